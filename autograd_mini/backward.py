@@ -1,0 +1,286 @@
+"""The backward walk, and the functional face built on it (``grad``, ``value_and_grad``).
+
+The walk gathers the recorded nodes reachable from the output with an explicit stack, sorts
+them by recording order and visits them newest first, so a 100,000-op unroll needs no
+recursion. Each node sends one vector-Jacobian product to each input that needs a gradient; a
+tensor used in many places (a weight shared by every time step) receives the sum.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .recording import STATE, format_scope
+from .tensor import ARGS, KW, OP, PARENTS, SCOPE, SEQ, VALS, Tensor, _raise_anomaly, defvjp, primitive
+
+_FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
+          "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
+          "carry a hidden state across batches (truncated BPTT), use h.detach().")
+
+
+def _reachable(output: Tensor, stop: set[int]) -> list[Tensor]:
+    """Recorded tensors reachable from ``output``, newest first; never past ids in ``stop``."""
+    seen = {id(output)}
+    stack = [output]
+    found = []
+    while stack:
+        t = stack.pop()
+        rec = t._rec
+        if rec is None:
+            continue
+        args = rec[ARGS]
+        if args is None:
+            raise RuntimeError(_FREED.format(op=rec[OP].name, where=format_scope(rec[SCOPE])))
+        found.append((rec[SEQ], t))
+        if id(t) in stop and t is not output:
+            continue
+        for i in rec[PARENTS]:
+            p = args[i]
+            k = id(p)
+            if k not in seen:
+                seen.add(k)
+                stack.append(p)
+    found.sort(key=_first, reverse=True)
+    return [t for _, t in found]
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
+
+
+def _prune(nodes: list[Tensor], wanted: set[int]) -> list[Tensor]:
+    """Keep the nodes from which a wanted tensor can be reached (the rest would be wasted work)."""
+    leads = set(wanted)
+    keep = []
+    for t in reversed(nodes):  # oldest first: inputs before the ops that use them
+        rec = t._rec
+        if id(t) in wanted or any(id(rec[ARGS][i]) in leads for i in rec[PARENTS]):
+            leads.add(id(t))
+            keep.append(t)
+    keep.reverse()
+    return keep
+
+
+def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
+                 create_graph: bool, retain_graph: bool) -> dict[int, tuple[Tensor, Any]]:
+    """Propagate ``seed`` from ``output`` back through the recorded graph.
+
+    Returns ``{id(tensor): (tensor, gradient)}`` for the tensors in ``wrt`` that were reached,
+    or for every leaf and retained tensor when ``wrt`` is None. With ``create_graph`` the VJPs run on tensors
+    and are recorded, so the result can be differentiated again.
+    """
+    wanted = None if wrt is None else {id(t) for t in wrt}
+    nodes = _reachable(output, wanted or set())
+    if wanted is not None:
+        nodes = _prune(nodes, wanted)
+    anomaly = STATE.anomaly
+    grads: dict[int, Any] = {id(output): seed}
+    owners: dict[int, Tensor] = {id(output): output}
+    result: dict[int, tuple[Tensor, Any]] = {}
+    saved_mode = STATE.grad_enabled
+    STATE.grad_enabled = create_graph
+    pop = grads.pop
+    try:
+        for t in nodes:
+            g = pop(id(t), None)
+            if g is None:
+                continue
+            if wanted is None:
+                if t._retain:
+                    result[id(t)] = (t, g)
+            elif id(t) in wanted:
+                result[id(t)] = (t, g)
+                if t is not output:
+                    continue
+            op, inputs, vals, kw, parents, where, seq = t._rec
+            node = t._node
+            keep = node is not None and node.keep_grads
+            if keep:
+                node.output_grad = g
+            if create_graph:
+                ans, args = t, inputs
+            else:
+                ans, args = t.value, vals
+            vjps = op.vjps
+            for i in parents:
+                try:
+                    c = vjps[i](g, ans, *args, **kw)
+                except Exception as e:
+                    e.add_note(f"in the backward pass of {op.name} (argument {i}) at {format_scope(where)}")
+                    raise
+                if anomaly and not np.isfinite(_value(c)).all():
+                    _raise_anomaly(op.name, "sent its input a gradient with", _value(c), where)
+                if keep:
+                    node.input_grads[i] = c
+                p = inputs[i]
+                k = id(p)
+                old = grads.get(k)
+                if old is None:
+                    grads[k] = c
+                    owners[k] = p
+                else:
+                    grads[k] = old + c
+            if not retain_graph:
+                t._rec = (op, None, None, None, (), where, seq)
+        for k, g in grads.items():  # what is left are the leaves (or the wanted boundary)
+            if wanted is None or k in wanted:
+                result[k] = (owners[k], g)
+    finally:
+        STATE.grad_enabled = saved_mode
+    return result
+
+
+def _value(x: Any) -> Any:
+    return x.value if isinstance(x, Tensor) else x
+
+
+def _seed(output: Tensor, gradient: Any, who: str) -> np.ndarray:
+    if gradient is None:
+        if output.size != 1:
+            raise ValueError(
+                f"{who}: the output has shape {output.shape}, not a scalar; pass the seed gradient "
+                f"explicitly (an array of shape {output.shape})"
+            )
+        return np.ones_like(output.value)
+    seed = np.asarray(_value(gradient), dtype=output.dtype)
+    if seed.shape != output.shape:
+        raise ValueError(f"{who}: seed gradient has shape {seed.shape}, the output has shape {output.shape}")
+    return seed
+
+
+def backward(output: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate gradients of ``output`` into ``.grad`` of every leaf that requires grad.
+
+    >>> import autograd_mini as am
+    >>> w = am.Parameter([3.0], name="w")
+    >>> (w * w).sum().backward()
+    >>> w.grad
+    array([6.])
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"backward: expected a Tensor, got {type(output).__name__}")
+    if not output.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad, so nothing was recorded for it (was it "
+            "computed inside no_grad(), or from inputs none of which requires grad?)"
+        )
+    seed = _seed(output, gradient, "backward")
+    if output._rec is None:  # a leaf: d(output)/d(output)
+        found = {id(output): (output, seed)}
+    else:
+        found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
+    for t, g in found.values():
+        g = np.array(g, dtype=t.dtype)  # own, writable, contiguous
+        t.grad = g if t.grad is None else t.grad + g
+
+
+@primitive(name="identity")
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+defvjp(_identity, lambda g, ans, x: g)
+
+
+def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
+              create_graph: bool = False, retain_graph: bool | None = None) -> list[Any]:
+    """d(output)/d(inputs) seeded with ``seed``, without touching any ``.grad``.
+
+    Like ``torch.autograd.grad``: returns one gradient per input (zeros where no path leads).
+    With ``create_graph=True`` the gradients are recorded Tensors that can be differentiated
+    again; otherwise numpy arrays.
+
+    >>> import autograd_mini as am
+    >>> x = am.Tensor([1.0, 2.0], requires_grad=True)
+    >>> am.gradients((x ** 3).sum(), [x])
+    [array([ 3., 12.])]
+    """
+    if retain_graph is None:
+        retain_graph = create_graph
+    seed = _seed(output, seed, "gradients")
+    if create_graph:
+        seed = Tensor(seed)
+    found = {}
+    if isinstance(output, Tensor) and output.requires_grad:
+        if output._rec is None:
+            found = {id(output): (output, seed)}
+        else:
+            found = run_backward(output, seed, inputs, create_graph, retain_graph)
+    out = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None:
+            g = np.zeros_like(x.value)
+            out.append(Tensor(g) if create_graph else g)
+        else:
+            g = g[1]
+            out.append(g if create_graph else np.asarray(_value(g)))
+    return out
+
+
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """``fun``'s value and its gradient with respect to the arguments ``argnums``.
+
+    ``fun`` must return a scalar. Numpy arrays in, numpy arrays out; called inside another
+    differentiation (on tensors that require grad) it returns recorded tensors instead, so it
+    composes: ``grad(grad(f))`` is the second derivative.
+
+    >>> import numpy as np, autograd_mini as am
+    >>> am.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 3.0]))
+    (10.0, array([2., 6.]))
+    """
+    single = isinstance(argnums, (int, np.integer))
+    nums = (int(argnums),) if single else tuple(argnums)
+
+    def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        args = list(args)
+        for i in nums:
+            if not -len(args) <= i < len(args):
+                raise IndexError(f"grad: argnums {i} is out of range for {len(args)} positional arguments")
+        nested = STATE.grad_enabled and any(isinstance(args[i], Tensor) and args[i].requires_grad for i in nums)
+        wrt = []
+        for i in nums:
+            a = args[i]
+            if isinstance(a, Tensor) and a.requires_grad and STATE.grad_enabled:
+                t = _identity(a)  # a fresh node downstream of the outer variable
+            else:
+                t = Tensor(a, requires_grad=True)
+            args[i] = t
+            wrt.append(t)
+        saved = STATE.grad_enabled
+        STATE.grad_enabled = True
+        try:
+            out = fun(*args, **kwargs)
+        finally:
+            STATE.grad_enabled = saved
+        if not isinstance(out, Tensor):
+            out_arr = np.asarray(out)
+            if out_arr.size != 1 or out_arr.dtype.kind not in "fiub":
+                raise TypeError(f"grad: the function must return a scalar, got {type(out).__name__}")
+            out = Tensor(out_arr)
+        if out.size != 1:
+            raise ValueError(f"grad: the function must return a scalar, got shape {out.shape}; "
+                             "sum it, or use autograd_mini.gradients with an explicit seed")
+        gs = gradients(out, wrt, create_graph=nested)
+        value: Any = out if nested else out.value.reshape(()).item()
+        return value, (gs[0] if single else tuple(gs))
+
+    return wrapper
+
+
+def grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+    """The gradient of scalar ``fun`` with respect to the arguments ``argnums``.
+
+    >>> import numpy as np, autograd_mini as am
+    >>> am.grad(am.tanh)(0.0)
+    array(1.)
+    >>> am.grad(am.grad(lambda x: x ** 3))(2.0)   # second derivative, 6x
+    array(12.)
+    """
+    vg = value_and_grad(fun, argnums)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    return wrapper

@@ -1,0 +1,357 @@
+"""Every built-in primitive: its numpy forward and, beside it, its vector-Jacobian products.
+
+Read it as a table. A VJP is ``vjp(g, ans, *args, **kwargs)``: ``g`` is the gradient arriving
+at the output ``ans``, the result is the gradient for one argument, with that argument's shape.
+VJPs are written with these same functions, so on plain arrays they are plain numpy and on
+tensors (``create_graph``) they are recorded — that is all higher-order gradients need.
+"""
+from __future__ import annotations
+
+import builtins
+from typing import Any, Sequence
+
+import numpy as np
+
+from .tensor import Tensor, defvjp, defvjp_argnum, primitive
+
+
+def _val(x: Any) -> Any:
+    """The raw value: masks and shapes in VJPs are constants, never differentiated."""
+    return x.value if isinstance(x, Tensor) else x
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    try:
+        return x.shape
+    except AttributeError:  # python numbers and lists
+        return np.shape(x)
+
+
+def unbroadcast(g: Any, like: Any) -> Any:
+    """Sum ``g`` back to the shape of ``like``: undo numpy broadcasting in a VJP."""
+    shape = _shape(like)
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if axes:
+        g = sum(g, axis=axes, keepdims=True)
+    return reshape(g, shape)
+
+
+def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """The shape a reduction over ``axis`` has with keepdims=True."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _mT(x: Any) -> Any:
+    return swapaxes(x, -1, -2)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+add = primitive(np.add, name="add")
+defvjp(add,      lambda g, ans, x, y: unbroadcast(g, x),
+                 lambda g, ans, x, y: unbroadcast(g, y))
+
+subtract = primitive(np.subtract, name="subtract")
+defvjp(subtract, lambda g, ans, x, y: unbroadcast(g, x),
+                 lambda g, ans, x, y: unbroadcast(-g, y))
+
+multiply = primitive(np.multiply, name="multiply")
+defvjp(multiply, lambda g, ans, x, y: unbroadcast(g * y, x),
+                 lambda g, ans, x, y: unbroadcast(g * x, y))
+
+divide = primitive(np.divide, name="divide")
+defvjp(divide,   lambda g, ans, x, y: unbroadcast(g / y, x),
+                 lambda g, ans, x, y: unbroadcast(-g * ans / y, y))
+
+negative = primitive(np.negative, name="negative")
+defvjp(negative, lambda g, ans, x: -g)
+
+power = primitive(np.power, name="power")
+defvjp(power,    lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x),
+                 lambda g, ans, x, y: unbroadcast(g * log(where(_val(x) > 0, x, 1.0)) * ans, y))
+
+exp = primitive(np.exp, name="exp")
+defvjp(exp,      lambda g, ans, x: g * ans)
+
+log = primitive(np.log, name="log")
+defvjp(log,      lambda g, ans, x: g / x)
+
+sqrt = primitive(np.sqrt, name="sqrt")
+defvjp(sqrt,     lambda g, ans, x: g * 0.5 / ans)
+
+abs = primitive(np.abs, name="abs")  # noqa: A001 - numpy's name on purpose
+defvjp(abs,      lambda g, ans, x: g * np.sign(_val(x)))
+
+tanh = primitive(np.tanh, name="tanh")
+defvjp(tanh,     lambda g, ans, x: g * (1.0 - ans * ans))
+
+
+@primitive
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + e^-x), exact and overflow-free for any x."""
+    e = np.exp(-np.abs(x))  # never overflows
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+defvjp(sigmoid,  lambda g, ans, x: g * ans * (1.0 - ans))
+
+
+@primitive
+def relu(x: np.ndarray) -> np.ndarray:
+    """max(x, 0)."""
+    return np.maximum(x, 0.0)
+defvjp(relu,     lambda g, ans, x: g * (_val(x) > 0))
+
+
+def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    xs, ys = _shape(x), _shape(y)
+    if len(ys) == 1:                       # matrix-vector: ans[..., n] = x[..., n, k] y[k]
+        return unbroadcast(reshape(g, _shape(g) + (1,)) * y, x)
+    if len(xs) == 1:                       # vector-matrix: ans[..., m] = x[k] y[..., k, m]
+        return unbroadcast(reshape(matmul(reshape(g, _shape(g)[:-1] + (1, ys[-1])), _mT(y)), _shape(g)[:-1] + (xs[0],)), x)
+    return unbroadcast(matmul(g, _mT(y)), x)
+
+
+def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    xs, ys = _shape(x), _shape(y)
+    if len(xs) == 1 and len(ys) == 1:
+        return g * x
+    if len(ys) == 1:
+        return unbroadcast(reshape(matmul(_mT(x), reshape(g, _shape(g) + (1,))), _shape(g)[:-1] + (ys[0],)), y)
+    if len(xs) == 1:
+        return unbroadcast(reshape(x, (xs[0], 1)) * reshape(g, _shape(g)[:-1] + (1, ys[-1])), y)
+    return unbroadcast(matmul(_mT(x), g), y)
+
+
+matmul = primitive(np.matmul, name="matmul")
+defvjp(matmul,   _matmul_vjp_x, _matmul_vjp_y)
+
+
+def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """Broadcast a reduction's output gradient back over the reduced axes."""
+    shape = _shape(x)
+    if not keepdims:
+        g = reshape(g, _keepdims_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+def _count(x: Any, ans: Any) -> int:
+    return builtins.max(np.size(_val(x)), 1) // builtins.max(np.size(_val(ans)), 1)
+
+
+sum = primitive(np.sum, name="sum")  # noqa: A001
+defvjp(sum,      lambda g, ans, x, axis=None, keepdims=False: _reduce_vjp(g, x, axis, keepdims))
+
+mean = primitive(np.mean, name="mean")
+defvjp(mean,     lambda g, ans, x, axis=None, keepdims=False: _reduce_vjp(g, x, axis, keepdims) / _count(x, ans))
+
+
+def _max_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    shape = _shape(x)
+    at_max = _val(x) == np.reshape(_val(ans), _keepdims_shape(shape, axis))
+    share = at_max / np.sum(at_max, axis=axis, keepdims=True)  # ties split the gradient evenly
+    return _reduce_vjp(g, x, axis, keepdims) * share
+
+
+max = primitive(np.max, name="max")  # noqa: A001
+defvjp(max,      _max_vjp)
+
+reshape = primitive(np.reshape, name="reshape")
+defvjp(reshape,  lambda g, ans, x, shape: reshape(g, _shape(x)), None)
+
+broadcast_to = primitive(np.broadcast_to, name="broadcast_to")
+defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, x), None)
+
+
+def _inverse_axes(axes: Sequence[int] | None) -> Any:
+    return None if axes is None else tuple(np.argsort(axes))
+
+
+transpose = primitive(np.transpose, name="transpose")
+defvjp(transpose, lambda g, ans, x, axes=None: transpose(g, _inverse_axes(axes)), None)
+
+swapaxes = primitive(np.swapaxes, name="swapaxes")
+defvjp(swapaxes, lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2), None, None)
+
+
+@primitive(name="getitem")
+def _getitem(x: np.ndarray, index: Any) -> np.ndarray:
+    return x[index]
+
+
+@primitive(name="scatter_add")
+def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with ``g`` added at ``index``; repeated indices accumulate."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g  # slices and ints cannot repeat an element
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+defvjp(_getitem,     lambda g, ans, x, index: _scatter_add(g, index, _shape(x)), None)
+defvjp(_scatter_add, lambda g, ans, h, index, shape: _getitem(g, index), None, None)
+
+
+@primitive(name="concatenate")
+def _concatenate(*arrays: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.concatenate(arrays, axis=axis)
+
+
+def _concatenate_vjp(i: int, g: Any, ans: Any, *arrays: Any, axis: int = 0) -> Any:
+    ax = axis % len(_shape(ans))
+    start = int(np.sum([_shape(a)[ax] for a in arrays[:i]], dtype=int))
+    index = (slice(None),) * ax + (slice(start, start + _shape(arrays[i])[ax]),)
+    return _getitem(g, index)
+
+
+defvjp_argnum(_concatenate, _concatenate_vjp)
+
+
+@primitive(name="stack")
+def _stack(*arrays: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.stack(arrays, axis=axis)
+
+
+def _stack_vjp(i: int, g: Any, ans: Any, *arrays: Any, axis: int = 0) -> Any:
+    ax = axis % len(_shape(ans))
+    return _getitem(g, (slice(None),) * ax + (i,))
+
+
+defvjp_argnum(_stack, _stack_vjp)
+
+where = primitive(np.where, name="where")
+defvjp(where,    None,
+                 lambda g, ans, c, x, y: unbroadcast(where(c, g, 0.0), x),
+                 lambda g, ans, c, x, y: unbroadcast(where(c, 0.0, g), y))
+
+
+def _balance(a: Any, b: Any) -> np.ndarray:
+    """1 where a wins, 0 where b wins, 1/2 on ties: the gradient of max(a, b) with respect to a."""
+    a, b = _val(a), _val(b)
+    return (a > b) + 0.5 * (a == b)
+
+
+maximum = primitive(np.maximum, name="maximum")
+defvjp(maximum,  lambda g, ans, x, y: unbroadcast(g * _balance(x, y), x),
+                 lambda g, ans, x, y: unbroadcast(g * _balance(y, x), y))
+
+minimum = primitive(np.minimum, name="minimum")
+defvjp(minimum,  lambda g, ans, x, y: unbroadcast(g * _balance(y, x), x),
+                 lambda g, ans, x, y: unbroadcast(g * _balance(x, y), y))
+
+def _inside(x: Any, lo: Any, hi: Any) -> np.ndarray:
+    x = _val(x)
+    return (True if lo is None else x >= _val(lo)) & (True if hi is None else x <= _val(hi))
+
+
+clip = primitive(np.clip, name="clip")
+defvjp(clip,     lambda g, ans, x, lo, hi: g * _inside(x, lo, hi), None, None)
+
+
+@primitive
+def logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    """log(sum(exp(x))) without overflow; rows of -inf give -inf, not NaN."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if keepdims:
+        return out
+    return np.reshape(out, ()) if axis is None else np.squeeze(out, axis=axis)
+defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:
+                  _reduce_vjp(g, x, axis, keepdims) * exp(x - _reduce_vjp(ans, x, axis, keepdims)))
+
+
+@primitive
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+defvjp(softmax,  lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
+
+
+@primitive
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """x - logsumexp(x) along ``axis``: log-probabilities without overflow or log(0)."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+defvjp(log_softmax, lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+
+
+# --- numpy-shaped front doors for the variadic and indexing primitives ----------------------
+
+def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along an existing axis (numpy's ``concatenate``).
+
+    >>> import autograd_mini as am
+    >>> am.concatenate([am.Tensor([1.0]), am.Tensor([2.0, 3.0])]).shape
+    (3,)
+    """
+    return _concatenate(*arrays, axis=axis)
+
+
+def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
+    """Join tensors along a new axis (numpy's ``stack``).
+
+    >>> import autograd_mini as am
+    >>> am.stack([am.Tensor([1.0, 2.0]), am.Tensor([3.0, 4.0])], axis=1).shape
+    (2, 2)
+    """
+    return _stack(*arrays, axis=axis)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    """``x[index]``: slices, integers and integer arrays (repeated indices accumulate gradient)."""
+    if isinstance(index, Tensor):
+        index = index.value
+    elif isinstance(index, tuple):
+        index = tuple(i.value if isinstance(i, Tensor) else i for i in index)
+    return _getitem(x, index)
+
+
+absolute = abs
+
+# --- Tensor operators and methods -------------------------------------------------------------
+
+def _install_operators() -> None:
+    T = Tensor
+    T.__add__ = add
+    T.__radd__ = lambda self, other: add(other, self)
+    T.__sub__ = subtract
+    T.__rsub__ = lambda self, other: subtract(other, self)
+    T.__mul__ = multiply
+    T.__rmul__ = lambda self, other: multiply(other, self)
+    T.__truediv__ = divide
+    T.__rtruediv__ = lambda self, other: divide(other, self)
+    T.__pow__ = power
+    T.__rpow__ = lambda self, other: power(other, self)
+    T.__matmul__ = matmul
+    T.__rmatmul__ = lambda self, other: matmul(other, self)
+    T.__neg__ = negative
+    T.__abs__ = abs
+    T.__getitem__ = getitem
+    T.T = property(lambda self: transpose(self))
+    T.mT = property(lambda self: swapaxes(self, -1, -2))
+    T.sum = lambda self, axis=None, keepdims=False: sum(self, axis=axis, keepdims=keepdims)
+    T.mean = lambda self, axis=None, keepdims=False: mean(self, axis=axis, keepdims=keepdims)
+    T.max = lambda self, axis=None, keepdims=False: max(self, axis=axis, keepdims=keepdims)
+    T.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
+    T.transpose = lambda self, *axes: transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+    T.exp = exp
+    T.log = log
+    T.tanh = tanh
+    T.sigmoid = sigmoid
+
+
+_install_operators()

@@ -1,0 +1,178 @@
+"""What the engine is doing right now: grad mode, the scope stack, open tapes, anomaly checks.
+
+One module-level ``STATE`` object holds it; the recording wrapper in ``tensor.py`` reads it on
+every op, so it is kept to plain attributes. The engine is single-threaded by design.
+"""
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+
+class Frame(NamedTuple):
+    """One level of a scope: a module name and, for recurrent models, the time step."""
+
+    name: str
+    step: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.step is None else f"{self.name} step {self.step}"
+
+
+def format_scope(scope: tuple[Frame, ...]) -> str:
+    """``(Frame('rnn', 7), Frame('cell'))`` -> ``'rnn step 7 / cell'``; ``()`` -> ``'top level'``."""
+    return " / ".join(str(f) for f in scope) if scope else "top level"
+
+
+class _State:
+    __slots__ = ("grad_enabled", "scope", "tapes", "anomaly", "counter")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.scope: tuple[Frame, ...] = ()
+        self.tapes: list[Tape] = []
+        self.anomaly = 0
+        self.counter = itertools.count()
+
+
+STATE = _State()
+
+
+@contextmanager
+def scope(name: str, step: int | None = None) -> Iterator[None]:
+    """Tag every op recorded inside with ``name`` (and ``step``); nested scopes compose.
+
+    Models mark modules and time steps with it; error messages and the renderer read it back.
+
+    >>> import autograd_mini as am
+    >>> x = am.Tensor([1.0, 2.0], requires_grad=True)
+    >>> with am.Tape() as tape, am.scope("rnn", step=3):
+    ...     y = am.tanh(x)
+    >>> str(tape.nodes[0].scope[0])
+    'rnn step 3'
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"scope: name must be a str, got {type(name).__name__}")
+    if step is not None and not isinstance(step, (int, np.integer)):
+        raise TypeError(f"scope: step must be an int or None, got {type(step).__name__}")
+    saved = STATE.scope
+    STATE.scope = saved + (Frame(name, None if step is None else int(step)),)
+    try:
+        yield
+    finally:
+        STATE.scope = saved
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Run ops without recording them: results do not require grad.
+
+    >>> import autograd_mini as am
+    >>> w = am.Parameter([1.0], name="w")
+    >>> with am.no_grad():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+    saved = STATE.grad_enabled
+    STATE.grad_enabled = False
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = saved
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise ``FloatingPointError`` at the first op whose output or gradient is not finite.
+
+    The message names the op and the scope it ran in. Costs one ``isfinite`` per op while active.
+
+    >>> import autograd_mini as am
+    >>> x = am.Tensor([0.0], requires_grad=True)
+    >>> with am.detect_anomaly():
+    ...     am.log(x)
+    Traceback (most recent call last):
+    ...
+    FloatingPointError: log produced a non-finite value (-inf) at top level
+    """
+    STATE.anomaly += 1
+    try:
+        yield
+    finally:
+        STATE.anomaly -= 1
+
+
+class Node:
+    """One recorded op, as a :class:`Tape` exposes it.
+
+    ``inputs`` are the op's arguments as given (tensors and constants), ``output`` its result.
+    After a backward pass over a tape made with ``keep_grads=True``, ``output_grad`` holds the
+    gradient that reached the output and ``input_grads[i]`` the vector-Jacobian product sent
+    to input ``i`` (``None`` for inputs that got none) — the per-edge contributions.
+    """
+
+    __slots__ = ("op", "inputs", "output", "scope", "index", "keep_grads", "input_grads", "output_grad")
+
+    def __init__(self, op: str, inputs: tuple, output: Any, scope: tuple[Frame, ...], index: int, keep_grads: bool):
+        self.op = op
+        self.inputs = inputs
+        self.output = output
+        self.scope = scope
+        self.index = index
+        self.keep_grads = keep_grads
+        self.input_grads: list[Any] = [None] * len(inputs)
+        self.output_grad: Any = None
+
+    @property
+    def step(self) -> int | None:
+        """The innermost time step of the scope, or None."""
+        for frame in reversed(self.scope):
+            if frame.step is not None:
+                return frame.step
+        return None
+
+    @property
+    def input_grad_norms(self) -> list[float | None]:
+        """Frobenius norm of each input's contribution (``None`` where none flowed)."""
+        return [None if g is None else float(np.linalg.norm(np.ravel(g))) for g in self.input_grads]
+
+    def __repr__(self) -> str:
+        return f"Node({self.index}: {self.op} in {format_scope(self.scope)})"
+
+
+class Tape:
+    """Collects the nodes recorded while it is open, in execution order.
+
+    ``keep_grads=True`` makes the next backward pass store on every node the gradient
+    contribution along each of its input edges (for the renderer); without it backward
+    stores nothing.
+
+    >>> import autograd_mini as am
+    >>> w = am.Parameter([2.0], name="w")
+    >>> with am.Tape(keep_grads=True) as tape:
+    ...     loss = (w * w).sum()
+    >>> loss.backward()
+    >>> [n.op for n in tape.nodes], tape.nodes[0].input_grads
+    (['multiply', 'sum'], [array([2.]), array([2.])])
+    """
+
+    def __init__(self, keep_grads: bool = False) -> None:
+        self.keep_grads = keep_grads
+        self.nodes: list[Node] = []
+
+    def __enter__(self) -> "Tape":
+        STATE.tapes.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        STATE.tapes.remove(self)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)

@@ -1,0 +1,364 @@
+"""Tensor, Parameter, and the recording wrapper every primitive goes through.
+
+A recorded tensor carries its own node in ``_rec`` (a tuple, to keep the hot path to one
+allocation): the primitive, its arguments as given, their raw values, keyword arguments, the
+positions of the arguments that need a gradient, the scope and a sequence number. The backward
+walk in ``backward.py`` reads nothing else.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .recording import STATE, Node, format_scope
+
+# Indices into Tensor._rec.
+OP, ARGS, VALS, KW, PARENTS, SCOPE, SEQ = range(7)
+
+
+def _to_float_array(value: Any, what: str) -> np.ndarray:
+    """numpy array of floats from ``value``; ints and bools become float64, the rest is refused."""
+    if isinstance(value, Tensor):
+        value = value.value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise TypeError(f"{what}: cannot make an array of {type(value).__name__}: {e}") from None
+    kind = arr.dtype.kind
+    if kind == "f":
+        return arr
+    if kind in "biu":
+        return arr.astype(np.float64)
+    raise TypeError(
+        f"{what}: needs real numbers, got dtype {arr.dtype} ({type(value).__name__}); "
+        "strings, objects and complex values are not differentiable here"
+    )
+
+
+class Tensor:
+    """A numpy array that records the differentiable ops applied to it.
+
+    >>> import autograd_mini as am
+    >>> x = am.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([2., 4., 6.])
+    """
+
+    # The three attributes every op sets are slots; the rare ones (grad, name, a tape's node,
+    # retain_grad) default on the class and only get an instance __dict__ when set.
+    __slots__ = ("value", "requires_grad", "_rec", "__dict__", "__weakref__")
+    grad: np.ndarray | None = None
+    name: str | None = None
+    _node: Node | None = None
+    _retain = False
+    # numpy must hand mixed expressions (array * tensor) to us instead of looping over elements.
+    __array_ufunc__ = None
+    __array_priority__ = 1000.0
+
+    def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        self.value = np.array(_to_float_array(value, type(self).__name__), copy=True)
+        self.requires_grad = bool(requires_grad)
+        self._rec: tuple | None = None
+        if name is not None:
+            self.name = name
+
+    # --- plain array facts -------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op that made this tensor (None for a leaf)."""
+        return None if self._rec is None else self._rec[OP].name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._rec is None
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def item(self) -> float:
+        return self.value.item()
+
+    def numpy(self) -> np.ndarray:
+        """The value as a numpy array (shared, not copied)."""
+        return self.value
+
+    def detach(self) -> "Tensor":
+        """A tensor with the same value that is cut from the graph (truncated BPTT uses it)."""
+        return _new(self.value, False)
+
+    def retain_grad(self) -> "Tensor":
+        """Keep this non-leaf tensor's gradient in ``.grad`` after backward (e.g. hidden states)."""
+        self._retain = True
+        return self
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        A non-scalar tensor needs ``gradient`` (the seed, same shape). The graph's saved values
+        are freed afterwards unless ``retain_graph=True``.
+        """
+        from .backward import backward
+
+        backward(self, gradient, retain_graph=retain_graph)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self._rec is not None:
+            extra = f", op={self._rec[OP].name}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        if self.name is not None:
+            extra += f", name={self.name!r}"
+        body = np.array2string(self.value, separator=", ", threshold=20, prefix=" " * 7)
+        return f"{type(self).__name__}({body}{extra})"
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise TypeError(
+            "Tensor does not support item assignment: an in-place write would corrupt the recorded "
+            "graph. Build a new tensor instead (am.where, am.concatenate, am.stack)."
+        )
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.requires_grad and STATE.grad_enabled:
+            raise TypeError(
+                "numpy was given a Tensor that requires grad: the result would silently leave the "
+                "graph. Use an autograd_mini op, or tensor.detach().value / tensor.value."
+            )
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    # Comparisons give plain boolean arrays: they are not differentiable, and keeping == as
+    # identity keeps tensors hashable.
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.value < _raw(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.value <= _raw(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.value > _raw(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.value >= _raw(other)
+
+    __hash__ = object.__hash__
+
+
+class Parameter(Tensor):
+    """A named tensor that requires grad: a model's weight.
+
+    >>> import autograd_mini as am
+    >>> W = am.Parameter([[0.5, -0.5]], name="W_hh")
+    >>> W.requires_grad, W.name
+    (True, 'W_hh')
+    """
+
+    __slots__ = ()
+
+    def __init__(self, value: Any, name: str | None = None) -> None:
+        super().__init__(value, requires_grad=True, name=name)
+
+
+def _raw(x: Any) -> Any:
+    return x.value if isinstance(x, Tensor) else x
+
+
+_Tensor_new = object.__new__
+
+
+def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Tensor:
+    t = _Tensor_new(Tensor)
+    t.value = value
+    t.requires_grad = requires_grad
+    t._rec = rec
+    return t
+
+
+class Op:
+    """A primitive's identity: its name, numpy forward and one VJP per argument position."""
+
+    __slots__ = ("name", "fun", "vjps", "diff")
+
+    def __init__(self, name: str, fun: Callable) -> None:
+        self.name = name
+        self.fun = fun
+        self.vjps: Any = None  # until defvjp
+        self.diff: frozenset[int] | None = frozenset()  # positions with a VJP; None: all
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+
+class _ArgnumVJPs:
+    """VJPs of a variadic primitive: ``vjp(argnum, g, ans, *args)``, indexed like a tuple."""
+
+    __slots__ = ("vjp",)
+
+    def __init__(self, vjp: Callable) -> None:
+        self.vjp = vjp
+
+    def __getitem__(self, i: int) -> Callable:
+        return functools.partial(self.vjp, i)
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+
+def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callable:
+    """Make a numpy function differentiable: calls on tensors are recorded for backward.
+
+    ``fun`` takes and returns numpy arrays; register its gradient with :func:`defvjp`. Called on
+    plain arrays the primitive is just ``fun``; called on tensors it returns a Tensor. Keyword
+    arguments are never differentiated.
+
+    >>> import numpy as np, autograd_mini as am
+    >>> @am.primitive
+    ... def cube(x):
+    ...     return x ** 3
+    >>> am.defvjp(cube, lambda g, ans, x: 3 * g * x ** 2)
+    >>> am.grad(lambda x: cube(x).sum())(np.array([1.0, 2.0]))
+    array([ 3., 12.])
+    """
+    if fun is None:
+        return functools.partial(primitive, name=name)
+    op = Op(name or fun.__name__, fun)
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        # The hot path of the engine: every op of every step passes here once.
+        vals = None
+        parents = None
+        i = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if vals is None:
+                    vals = list(args)
+                vals[i] = a.value
+                if a.requires_grad and (i in op.diff if op.diff is not None else True):
+                    if parents is None:
+                        parents = [i]
+                    else:
+                        parents.append(i)
+            i += 1
+        if vals is None:  # no tensor among the arguments: plain numpy
+            return fun(*args, **kwargs)
+        try:
+            out = fun(*vals, **kwargs)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _op_error(op, vals, kwargs, e) from e
+        if type(out) is not np.ndarray or out.dtype.kind != "f":
+            out = _check_output(op, out, vals)
+        state = STATE
+        if state.anomaly and not np.isfinite(out).all():
+            _raise_anomaly(op.name, "produced", out, state.scope)
+        t = _Tensor_new(Tensor)
+        t.value = out
+        if parents is None or not state.grad_enabled:
+            if op.vjps is None and state.grad_enabled:
+                _check_has_vjp(op, args)
+            t.requires_grad = False
+            t._rec = None
+            return t
+        t.requires_grad = True
+        t._rec = (op, args, vals, kwargs, parents, state.scope, next(state.counter))
+        if state.tapes:
+            _record_on_tapes(t, op, args, state.scope)
+        return t
+
+    functools.update_wrapper(wrapped, fun)
+    wrapped.op = op  # type: ignore[attr-defined]
+    return wrapped
+
+
+def defvjp(prim: Callable, *vjps: Callable | None) -> None:
+    """Register a primitive's vector-Jacobian products, one per positional argument.
+
+    Each is ``vjp(g, ans, *args, **kwargs)`` -> the gradient for that argument, with the
+    argument's shape. ``None`` marks an argument as not differentiable. Written with
+    ``autograd_mini`` functions (not raw numpy), a VJP can itself be differentiated, so
+    ``grad(grad(f))`` works through the primitive.
+    """
+    op = _op_of(prim)
+    op.vjps = tuple(vjps)
+    op.diff = frozenset(i for i, v in enumerate(vjps) if v is not None)
+
+
+def defvjp_argnum(prim: Callable, vjp: Callable) -> None:
+    """Register one VJP ``vjp(argnum, g, ans, *args, **kwargs)`` for a variadic primitive."""
+    op = _op_of(prim)
+    op.vjps = _ArgnumVJPs(vjp)
+    op.diff = None
+
+
+def _op_of(prim: Callable) -> Op:
+    op = getattr(prim, "op", None)
+    if not isinstance(op, Op):
+        raise TypeError(f"defvjp: {prim!r} is not a primitive; decorate it with @autograd_mini.primitive")
+    return op
+
+
+def _check_has_vjp(op: Op, args: tuple) -> None:
+    if any(isinstance(a, Tensor) and a.requires_grad for a in args):
+        raise NotImplementedError(
+            f"{op.name}: applied to a tensor that requires grad, but no VJP is registered; "
+            f"call autograd_mini.defvjp({op.name}, ...)"
+        )
+
+
+def _record_on_tapes(t: Tensor, op: Op, args: tuple, scope: tuple) -> None:
+    keep = any(tape.keep_grads for tape in STATE.tapes)
+    node = Node(op.name, args, t, scope, t._rec[SEQ], keep)
+    t._node = node
+    for tape in STATE.tapes:
+        tape.nodes.append(node)
+
+
+def _describe(v: Any) -> str:
+    shape = np.shape(v) if isinstance(v, (np.ndarray, np.generic, float, int)) else None
+    return f"shape {shape}" if shape is not None else type(v).__name__
+
+
+def _op_error(op: Op, vals: Sequence, kwargs: dict, e: Exception) -> Exception:
+    args = ", ".join(_describe(v) for v in vals)
+    kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    msg = f"{op.name}: cannot apply to ({args}{kw}) at {format_scope(STATE.scope)}: {e}"
+    for kind in (ValueError, TypeError, IndexError):  # numpy subclasses take other arguments
+        if isinstance(e, kind):
+            return kind(msg)
+    return ValueError(msg)
+
+
+def _check_output(op: Op, out: Any, vals: Sequence) -> np.ndarray:
+    out = np.asarray(out)
+    if out.dtype.kind in "biu":
+        return out.astype(np.float64)
+    if out.dtype.kind != "f":
+        raise TypeError(
+            f"{op.name}: result has dtype {out.dtype} from ({', '.join(_describe(v) for v in vals)}) "
+            f"at {format_scope(STATE.scope)}; only real floating values can be differentiated"
+        )
+    return out
+
+
+def _raise_anomaly(name: str, verb: str, arr: Any, scope: tuple) -> None:
+    arr = np.asarray(arr)
+    bad = arr[~np.isfinite(arr)].ravel()[0]
+    raise FloatingPointError(f"{name} {verb} a non-finite value ({bad}) at {format_scope(scope)}")

@@ -1,0 +1,1 @@
+"""The sequence models of the lecture, built on autograd_mini (arriving with the models issue)."""

@@ -1,0 +1,1 @@
+"""Graph export and rendering of recorded tapes (arriving with the viz issue)."""
