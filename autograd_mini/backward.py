@@ -238,7 +238,10 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         for i in nums:
             if not -len(args) <= i < len(args):
                 raise IndexError(f"grad: argnums {i} is out of range for {len(args)} positional arguments")
-        nested = STATE.grad_enabled and any(isinstance(args[i], Tensor) and args[i].requires_grad for i in nums)
+        # Inside another differentiation the result must stay on the graph, whether the outer
+        # variable comes in as an argument or through a closure.
+        nested = STATE.grad_enabled and (STATE.depth > 0 or any(
+            isinstance(args[i], Tensor) and args[i].requires_grad for i in nums))
         wrt = []
         for i in nums:
             a = args[i]
@@ -250,10 +253,12 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             wrt.append(t)
         saved = STATE.grad_enabled
         STATE.grad_enabled = True
+        STATE.depth += 1
         try:
             out = fun(*args, **kwargs)
         finally:
             STATE.grad_enabled = saved
+            STATE.depth -= 1
         if not isinstance(out, Tensor):
             out_arr = np.asarray(out)
             if out_arr.size != 1 or out_arr.dtype.kind not in "fiub":

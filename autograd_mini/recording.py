@@ -28,7 +28,7 @@ def format_scope(scope: tuple[Frame, ...]) -> str:
 
 
 class _State:
-    __slots__ = ("grad_enabled", "scope", "tapes", "anomaly", "counter")
+    __slots__ = ("grad_enabled", "scope", "tapes", "anomaly", "counter", "depth")
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -36,7 +36,7 @@ class _State:
         self.tapes: list[Tape] = []
         self.anomaly = 0
         self.counter = itertools.count()
-
+        self.depth = 0  # how many grad()/value_and_grad() evaluations are running
 
 STATE = _State()
 

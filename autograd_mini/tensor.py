@@ -183,6 +183,8 @@ def _raw(x: Any) -> Any:
 
 
 _Tensor_new = object.__new__
+_ndarray = np.ndarray
+_F64 = np.dtype(np.float64)
 
 
 def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Tensor:
@@ -196,13 +198,19 @@ def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Te
 class Op:
     """A primitive's identity: its name, numpy forward and one VJP per argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "diff")
+    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic")
 
     def __init__(self, name: str, fun: Callable) -> None:
         self.name = name
         self.fun = fun
         self.vjps: Any = None  # until defvjp
-        self.diff: frozenset[int] | None = frozenset()  # positions with a VJP; None: all
+        self.d0 = self.d1 = self.variadic = False  # d0, d1: the first two arguments have VJPs
+
+    def wants(self, i: int) -> bool:
+        """Does argument ``i`` have a VJP?"""
+        if self.variadic:
+            return True
+        return self.vjps is not None and i < len(self.vjps) and self.vjps[i] is not None
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -218,9 +226,6 @@ class _ArgnumVJPs:
 
     def __getitem__(self, i: int) -> Callable:
         return functools.partial(self.vjp, i)
-
-    def __len__(self) -> int:
-        return 1 << 30
 
 
 def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callable:
@@ -243,28 +248,38 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
     op = Op(name or fun.__name__, fun)
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        # The hot path of the engine: every op of every step passes here once.
-        vals = None
-        parents = None
-        i = 0
-        for a in args:
-            if isinstance(a, Tensor):
-                if vals is None:
-                    vals = list(args)
-                vals[i] = a.value
-                if a.requires_grad and (i in op.diff if op.diff is not None else True):
-                    if parents is None:
-                        parents = [i]
-                    else:
-                        parents.append(i)
-            i += 1
-        if vals is None:  # no tensor among the arguments: plain numpy
-            return fun(*args, **kwargs)
+        # The hot path of the engine: every op of every step passes here once. One- and
+        # two-argument calls, nearly all of them, skip the general loop.
+        n = len(args)
+        if n == 2:
+            x, y = args
+            if isinstance(x, Tensor):
+                if isinstance(y, Tensor):
+                    vals = (x.value, y.value)
+                    parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
+                else:
+                    vals = (x.value, y)
+                    parents = _FIRST if x.requires_grad and op.d0 else None
+            elif isinstance(y, Tensor):
+                vals = (x, y.value)
+                parents = _SECOND if y.requires_grad and op.d1 else None
+            else:
+                return fun(x, y, **kwargs)
+        elif n == 1:
+            x = args[0]
+            if not isinstance(x, Tensor):
+                return fun(x, **kwargs)
+            vals = (x.value,)
+            parents = _FIRST if x.requires_grad and op.d0 else None
+        else:
+            vals, parents = _unwrap(op, args)
+            if vals is None:
+                return fun(*args, **kwargs)
         try:
             out = fun(*vals, **kwargs)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(op, vals, kwargs, e) from e
-        if type(out) is not np.ndarray or out.dtype.kind != "f":
+        if type(out) is not _ndarray or out.dtype is not _F64:
             out = _check_output(op, out, vals)
         state = STATE
         if state.anomaly and not np.isfinite(out).all():
@@ -288,6 +303,26 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
     return wrapped
 
 
+_FIRST, _SECOND = (0,), (1,)
+_BOTH = (None, _FIRST, _SECOND, (0, 1))  # indexed by (first needs grad) + 2 * (second needs grad)
+
+
+def _unwrap(op: Op, args: tuple) -> tuple[tuple | None, tuple | None]:
+    """Raw values of ``args`` and the positions that need a gradient (the general case)."""
+    vals = None
+    parents = []
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            if vals is None:
+                vals = list(args)
+            vals[i] = a.value
+            if a.requires_grad and op.wants(i):
+                parents.append(i)
+    if vals is None:
+        return None, None
+    return tuple(vals), (tuple(parents) or None)
+
+
 def defvjp(prim: Callable, *vjps: Callable | None) -> None:
     """Register a primitive's vector-Jacobian products, one per positional argument.
 
@@ -298,14 +333,15 @@ def defvjp(prim: Callable, *vjps: Callable | None) -> None:
     """
     op = _op_of(prim)
     op.vjps = tuple(vjps)
-    op.diff = frozenset(i for i, v in enumerate(vjps) if v is not None)
+    op.variadic = False
+    op.d0, op.d1 = op.wants(0), op.wants(1)
 
 
 def defvjp_argnum(prim: Callable, vjp: Callable) -> None:
     """Register one VJP ``vjp(argnum, g, ans, *args, **kwargs)`` for a variadic primitive."""
     op = _op_of(prim)
     op.vjps = _ArgnumVJPs(vjp)
-    op.diff = None
+    op.variadic = op.d0 = op.d1 = True
 
 
 def _op_of(prim: Callable) -> Op:

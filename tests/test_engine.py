@@ -1,0 +1,332 @@
+"""The engine's contract: recording, backward, the functional face, errors and faults."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import autograd_mini as am
+
+
+# --- values --------------------------------------------------------------------------------
+
+def test_ints_and_bools_become_float64():
+    assert am.Tensor([1, 2]).dtype == np.float64
+    assert am.Tensor(np.array([True, False])).value.tolist() == [1.0, 0.0]
+    assert am.Tensor(np.float32(2.0)).dtype == np.float32  # floats keep their precision
+
+
+@pytest.mark.parametrize("bad, word", [("abc", "<U3"), (np.array([1j]), "complex"),
+                                       (np.array([object()]), "object"), ([[1, 2], [3]], "cannot make an array")])
+def test_non_numbers_are_refused(bad, word):
+    with pytest.raises(TypeError, match="Tensor") as info:
+        am.Tensor(bad)
+    assert word in str(info.value)
+
+
+def test_complex_constant_in_an_op_is_refused():
+    x = am.Tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match="multiply: result has dtype complex128"):
+        x * 1j
+
+
+def test_tensor_copies_its_input():
+    a = np.ones(3)
+    t = am.Tensor(a)
+    a[0] = 5.0
+    assert t.value[0] == 1.0
+
+
+def test_in_place_assignment_is_refused():
+    with pytest.raises(TypeError, match="item assignment"):
+        am.Tensor([1.0, 2.0])[0] = 3.0
+
+
+def test_numpy_on_the_left_hands_over_to_the_tensor():
+    x = am.Tensor([1.0, 2.0], requires_grad=True)
+    y = np.array([3.0, 4.0]) * x
+    assert isinstance(y, am.Tensor) and y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 4.0]
+
+
+def test_numpy_conversion_of_a_recorded_tensor_is_refused():
+    x = am.Tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match="leave the graph"):
+        np.asarray(x * 2)
+    assert np.asarray(am.Tensor([2.0])).tolist() == [2.0]
+
+
+def test_operators_and_methods_match_numpy():
+    a = np.arange(6.0).reshape(2, 3) + 1
+    b = np.linspace(0.5, 2.0, 3)
+    A, B = am.Tensor(a), am.Tensor(b)
+    checks = [
+        (A + B, a + b), (A - B, a - b), (A * B, a * b), (A / B, a / b), (A ** 2, a ** 2),
+        (2 - A, 2 - a), (2 / A, 2 / a), (2 ** B, 2 ** b), (-A, -a), (abs(-A), a),
+        (A @ B, a @ b), (A.T, a.T), (A[1, 1:], a[1, 1:]), (A.sum(axis=0), a.sum(0)),
+        (A.mean(), a.mean()), (A.max(axis=1, keepdims=True), a.max(1, keepdims=True)),
+        (A.reshape(3, 2), a.reshape(3, 2)), (A.transpose(1, 0), a.T),
+    ]
+    for got, want in checks:
+        np.testing.assert_allclose(got.value, want)
+    assert (A > 2).tolist() == (a > 2).tolist()
+
+
+# --- recording ------------------------------------------------------------------------------
+
+def test_tape_records_in_execution_order_with_scopes():
+    w = am.Parameter([0.5], name="w")
+    h = am.Tensor([1.0])
+    with am.Tape() as tape:
+        for t in range(3):
+            with am.scope("rnn", step=t), am.scope("cell"):
+                h = am.tanh(h * w)
+    assert [n.op for n in tape.nodes] == ["multiply", "tanh"] * 3
+    assert [n.step for n in tape.nodes] == [0, 0, 1, 1, 2, 2]
+    assert am.format_scope(tape.nodes[3].scope) == "rnn step 1 / cell"
+    assert tape.nodes[1].inputs[0] is tape.nodes[0].output
+    assert [n.index for n in tape.nodes] == sorted(n.index for n in tape.nodes)
+
+
+def test_nothing_is_recorded_without_a_tensor_that_requires_grad():
+    w = am.Parameter([0.5])
+    c = am.Tensor([2.0])
+    with am.Tape() as tape:
+        c * c
+        with am.no_grad():
+            y = w * 3
+    assert tape.nodes == [] and not y.requires_grad
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+
+def test_plain_arrays_give_plain_arrays():
+    out = am.tanh(np.array([0.0, 1.0]))
+    assert type(out) is np.ndarray
+
+
+# --- backward -------------------------------------------------------------------------------
+
+def test_shared_weight_gets_the_sum_of_its_copies_gradients():
+    rng = np.random.default_rng(0)
+    W0 = rng.normal(size=(3, 3))
+    xs = rng.normal(size=(5, 2, 3))
+
+    def unroll(weights):
+        h = am.Tensor(np.full((2, 3), 0.5))
+        for t, W in enumerate(weights):
+            h = am.sigmoid(h @ W + xs[t])
+        return (h * h).sum()
+
+    shared = am.Parameter(W0, name="W")
+    unroll([shared] * 5).backward()
+    copies = [am.Parameter(W0, name=f"W{t}") for t in range(5)]
+    unroll(copies).backward()
+    np.testing.assert_allclose(shared.grad, sum(c.grad for c in copies), rtol=1e-12)
+    assert not np.allclose(copies[0].grad, copies[4].grad)  # the copies really differ
+
+
+def test_edge_contributions_are_kept_only_when_asked_and_sum_to_the_gradient():
+    W = am.Parameter(np.eye(2) * 0.9, name="W")
+    for keep in (False, True):
+        W.grad = None
+        h = am.Tensor([[1.0, -1.0]])
+        with am.Tape(keep_grads=keep) as tape:
+            for t in range(4):
+                with am.scope("rnn", step=t):
+                    h = am.tanh(h @ W)
+            loss = h.sum()
+        loss.backward()
+        uses = [(n, i) for n in tape.nodes for i, x in enumerate(n.inputs) if x is W]
+        assert len(uses) == 4
+        if not keep:
+            assert all(n.input_grads[i] is None and n.output_grad is None for n, i in uses)
+        else:
+            total = sum(n.input_grads[i] for n, i in uses)
+            np.testing.assert_allclose(total, W.grad, rtol=1e-12)
+            norms = [n.input_grad_norms[i] for n, i in uses]
+            assert all(v > 0 for v in norms)
+
+
+def test_a_100000_op_chain_backpropagates_without_recursion():
+    x = am.Parameter([1.0], name="x")
+    y = x
+    for _ in range(50_000):
+        y = y * 1.0
+        y = y + 0.0
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0]
+
+
+def _peak_memory_of_unroll(steps: int) -> int:
+    W = am.Parameter(np.eye(8) * 0.5)
+    tracemalloc.start()
+    h = am.Tensor(np.ones((4, 8)))
+    for _ in range(steps):
+        h = am.tanh(h @ W)
+    h.sum().backward()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def test_memory_grows_linearly_with_the_unroll():
+    small, large = _peak_memory_of_unroll(2000), _peak_memory_of_unroll(8000)
+    assert 3.0 < large / small < 5.0
+
+
+def test_second_backward_over_a_freed_graph_is_a_clear_error():
+    w = am.Parameter([2.0])
+    with am.scope("rnn", step=7):
+        loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time.*rnn step 7.*retain_graph=True"):
+        loss.backward()
+
+
+def test_retain_graph_allows_a_second_backward_and_grads_accumulate():
+    w = am.Parameter([2.0])
+    loss = (w * w).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert w.grad.tolist() == [8.0]
+
+
+def test_non_scalar_output_needs_a_seed():
+    x = am.Parameter([1.0, 2.0])
+    y = x * 3
+    with pytest.raises(ValueError, match=r"shape \(2,\), not a scalar"):
+        y.backward()
+    with pytest.raises(ValueError, match="seed gradient has shape"):
+        y.backward(np.ones(3))
+    y.backward(np.array([1.0, 10.0]))
+    assert x.grad.tolist() == [3.0, 30.0]
+
+
+def test_retain_grad_keeps_hidden_state_gradients():
+    W = am.Parameter(np.eye(2) * 0.5)
+    h = am.Tensor([[1.0, 1.0]])
+    hs = []
+    for _ in range(3):
+        h = am.tanh(h @ W).retain_grad()
+        hs.append(h)
+    h.sum().backward()
+    norms = [np.linalg.norm(t.grad) for t in hs]
+    assert norms[0] < norms[1] < norms[2]  # small weights: the gradient shrinks going back
+
+
+def test_detach_cuts_the_graph():
+    w = am.Parameter([3.0])
+    h = (w * 2).detach()
+    assert not h.requires_grad and h.is_leaf
+    (w * h).sum().backward()
+    assert w.grad.tolist() == [6.0]
+
+
+# --- functional face and higher order ------------------------------------------------------
+
+def test_grad_is_numpy_in_numpy_out():
+    g = am.grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+    assert type(g) is np.ndarray and g.tolist() == [2.0, 4.0]
+    v, gs = am.value_and_grad(lambda a, b: (a * b).sum(), argnums=(0, 1))(np.array([2.0]), np.array([5.0]))
+    assert v == 10.0 and gs[0].tolist() == [5.0] and gs[1].tolist() == [2.0]
+
+
+def test_grad_of_grad_and_third_derivative():
+    f = lambda x: x ** 3  # noqa: E731
+    assert am.grad(am.grad(f))(2.0) == pytest.approx(12.0)
+    assert am.grad(am.grad(am.grad(f)))(2.0) == pytest.approx(6.0)
+    tanh2 = am.grad(am.grad(am.tanh))(0.5)
+    t = np.tanh(0.5)
+    assert tanh2 == pytest.approx(-2 * t * (1 - t ** 2))
+
+
+def test_nested_grad_has_no_perturbation_confusion():
+    # d/dx [ d/dy (x * y) at y=1 ] = d/dx x = 1
+    outer = am.grad(lambda x: am.grad(lambda y: x * y)(1.0))(3.0)
+    assert outer == pytest.approx(1.0)
+
+
+def test_hessian_vector_product_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(4, 4))
+    f = lambda x: am.sum(am.tanh(A @ x) ** 2)  # noqa: E731
+    x0, v = rng.normal(size=4), rng.normal(size=4)
+    hvp = am.grad(lambda x: am.sum(am.grad(f)(x) * v))(x0)
+    eps = 1e-5
+    fd = (am.grad(f)(x0 + eps * v) - am.grad(f)(x0 - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(hvp, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_grad_needs_a_scalar():
+    with pytest.raises(ValueError, match=r"scalar, got shape \(2,\)"):
+        am.grad(lambda x: x * 2)(np.ones(2))
+
+
+def test_grad_of_a_function_that_ignores_its_input_is_zero():
+    assert am.grad(lambda x: am.Tensor(3.0))(np.ones(2)).tolist() == [0.0, 0.0]
+
+
+def test_gradients_does_not_touch_dot_grad():
+    w = am.Parameter([2.0])
+    (g,) = am.gradients((w * w).sum(), [w])
+    assert g.tolist() == [4.0] and w.grad is None
+
+
+def test_user_primitive_with_and_without_vjp():
+    @am.primitive
+    def square(x):
+        return x * x
+
+    w = am.Parameter([3.0])
+    with pytest.raises(NotImplementedError, match="square.*defvjp"):
+        square(w)
+    am.defvjp(square, lambda g, ans, x: 2 * g * x)
+    square(w).sum().backward()
+    assert w.grad.tolist() == [6.0]
+    assert am.grad(am.grad(lambda x: square(x).sum()))(1.5) == pytest.approx(2.0)
+
+
+# --- bad input and faults --------------------------------------------------------------------
+
+def test_shape_errors_name_the_op_the_shapes_and_the_scope():
+    W = am.Parameter(np.ones((2, 3)))
+    with am.scope("rnn", step=7):
+        with pytest.raises(ValueError) as info:
+            W @ np.ones(4)
+    msg = str(info.value)
+    assert "matmul" in msg and "(2, 3)" in msg and "(4,)" in msg and "rnn step 7" in msg
+    with pytest.raises(ValueError, match=r"add: .*\(2, 3\).*\(2,\)"):
+        W + np.ones(2)
+
+
+def test_detect_anomaly_names_the_op_in_forward_and_backward():
+    x = am.Parameter([0.0, 1.0])
+    with am.detect_anomaly(), am.scope("hmm", step=2):
+        with pytest.raises(FloatingPointError, match="log produced .*-inf.*hmm step 2"):
+            am.log(x)
+        y = am.sqrt(x).sum()  # finite forward, infinite gradient at 0
+        with pytest.raises(FloatingPointError, match="sqrt sent its input a gradient"):
+            y.backward()
+    with np.errstate(divide="ignore"):
+        assert np.isneginf(am.log(x).value[0])  # without the detector: IEEE semantics
+
+
+@pytest.mark.parametrize("fn", [am.sigmoid, lambda x: am.logsumexp(x, axis=0), am.softmax, am.log_softmax])
+def test_stable_functions_give_no_nan(fn):
+    x = am.Parameter([-1e4, 0.0, 1e4])
+    with am.detect_anomaly():
+        y = fn(x)
+        am.sum(y * np.array([1.0, 2.0, 3.0])).backward()
+    assert np.isfinite(x.grad).all()
+
+
+def test_import_stays_light():
+    code = ("import sys, autograd_mini; heavy = {'hypothesis', 'networkx', 'graphviz', 'scipy', "
+            "'matplotlib', 'models', 'viz'}; print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
