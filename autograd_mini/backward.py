@@ -77,6 +77,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     anomaly = STATE.anomaly
     grads: dict[int, Any] = {id(output): seed}
     owners: dict[int, Tensor] = {id(output): output}
+    owned: set[int] = set()  # gradient buffers this pass allocated itself, safe to add into
     result: dict[int, tuple[Tensor, Any]] = {}
     saved_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph
@@ -104,6 +105,12 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 ans, args = t.value, vals
             vjps = op.vjps
             for i in parents:
+                p = inputs[i]
+                k = id(p)
+                old = grads.get(k)
+                if i == 0 and k in owned and op.add_into is not None and not keep:
+                    op.add_into(old, g, ans, *args, **kw)
+                    continue
                 try:
                     c = vjps[i](g, ans, *args, **kw)
                 except Exception as e:
@@ -113,14 +120,15 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     _raise_anomaly(op.name, "sent its input a gradient with", _value(c), where)
                 if keep:
                     node.input_grads[i] = c
-                p = inputs[i]
-                k = id(p)
-                old = grads.get(k)
                 if old is None:
                     grads[k] = c
                     owners[k] = p
+                elif k in owned:
+                    np.add(old, c, out=old)  # a buffer this pass made: accumulate in place
                 else:
-                    grads[k] = old + c
+                    old = grads[k] = old + c
+                    if not create_graph and type(old) is np.ndarray:
+                        owned.add(k)
             if not retain_graph:
                 t._rec = (op, None, None, None, (), where, seq)
         for k, g in grads.items():  # what is left are the leaves (or the wanted boundary)

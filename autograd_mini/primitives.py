@@ -34,10 +34,10 @@ def unbroadcast(g: Any, like: Any) -> Any:
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
-    if axes:
-        g = sum(g, axis=axes, keepdims=True)
-    return reshape(g, shape)
+    ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if not ones:  # only leading axes were added (a bias): one reduction does it
+        return sum(g, axis=tuple(range(lead)))
+    return reshape(sum(g, axis=tuple(range(lead)) + ones, keepdims=True), shape)
 
 
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
@@ -49,7 +49,7 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
 
 
 def _mT(x: Any) -> Any:
-    return swapaxes(x, -1, -2)
+    return x.mT  # numpy >= 2 arrays and Tensors both have it: no trip through a primitive
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -200,7 +200,16 @@ def _is_basic_index(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
 
 
+def _getitem_add_into(buffer: np.ndarray, g: np.ndarray, ans: Any, x: Any, index: Any) -> None:
+    """Add getitem's gradient into an existing buffer at ``index``, without a zeros-sized temporary."""
+    if _is_basic_index(index):
+        buffer[index] += g
+    else:
+        np.add.at(buffer, index, g)
+
+
 defvjp(_getitem,     lambda g, ans, x, index: _scatter_add(g, index, _shape(x)), None)
+_getitem.op.add_into = _getitem_add_into
 defvjp(_scatter_add, lambda g, ans, h, index, shape: _getitem(g, index), None, None)
 
 

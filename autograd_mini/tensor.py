@@ -198,12 +198,15 @@ def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Te
 class Op:
     """A primitive's identity: its name, numpy forward and one VJP per argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic")
+    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "add_into")
 
     def __init__(self, name: str, fun: Callable) -> None:
         self.name = name
         self.fun = fun
         self.vjps: Any = None  # until defvjp
+        # Optional ``add_into(buffer, g, ans, *args, **kw)``: add the first argument's gradient
+        # into a buffer the backward pass owns, in place (getitem: no full-size zeros per slice).
+        self.add_into: Callable | None = None
         self.d0 = self.d1 = self.variadic = False  # d0, d1: the first two arguments have VJPs
 
     def wants(self, i: int) -> bool:

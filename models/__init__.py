@@ -1,1 +1,12 @@
-"""The sequence models of the lecture, built on autograd_mini (arriving with the models issue)."""
+"""The sequence models of the lecture, built on autograd_mini (no hand-written gradients).
+
+Every model keeps its weights as Parameters shared by all time steps and tags its recorded
+ops with ``autograd_mini.scope(model_name, step=t)``.
+"""
+from . import tasks
+from .base import Model
+from .elman import ElmanRNN
+from .lstm import LSTM
+from .train import History, bit_accuracy, sequence_accuracy, sequence_loss, train
+
+__all__ = ["Model", "ElmanRNN", "LSTM", "tasks", "train", "History", "sequence_loss", "bit_accuracy", "sequence_accuracy"]
