@@ -104,15 +104,16 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             else:
                 ans, args = t.value, vals
             vjps = op.vjps
+            add_into = op.add_into
             for i in parents:
                 p = inputs[i]
                 k = id(p)
                 old = grads.get(k)
-                if i == 0 and k in owned and op.add_into is not None and not keep:
-                    op.add_into(old, g, ans, *args, **kw)
+                if add_into is not None and i == 0 and k in owned and not keep:
+                    add_into(old, g, ans, *args, **kw)
                     continue
                 try:
-                    c = vjps[i](g, ans, *args, **kw)
+                    c = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
                 except Exception as e:
                     e.add_note(f"in the backward pass of {op.name} (argument {i}) at {format_scope(where)}")
                     raise

@@ -35,9 +35,11 @@ def unbroadcast(g: Any, like: Any) -> Any:
         return g
     lead = len(gshape) - len(shape)
     ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    # Methods, not primitives: arrays and tensors both have them, and plain arrays skip the
+    # recording wrapper on this hot path.
     if not ones:  # only leading axes were added (a bias): one reduction does it
-        return sum(g, axis=tuple(range(lead)))
-    return reshape(sum(g, axis=tuple(range(lead)) + ones, keepdims=True), shape)
+        return g.sum(axis=tuple(range(lead)))
+    return g.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape)
 
 
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
@@ -46,10 +48,6 @@ def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
         return (1,) * len(shape)
     axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-def _mT(x: Any) -> Any:
-    return x.mT  # numpy >= 2 arrays and Tensors both have it: no trip through a primitive
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -74,7 +72,8 @@ negative = primitive(np.negative, name="negative")
 defvjp(negative, lambda g, ans, x: -g)
 
 power = primitive(np.power, name="power")
-defvjp(power,    lambda g, ans, x, y: unbroadcast(g * y * x ** (y - 1), x),
+# y * x**(y-1) is 0 where y = 0, also at x = 0 (where x**-1 is inf): use exponent 1 there.
+defvjp(power,    lambda g, ans, x, y: unbroadcast(g * y * x ** where(_val(y) == 0, 1.0, y - 1), x),
                  lambda g, ans, x, y: unbroadcast(g * log(where(_val(x) > 0, x, 1.0)) * ans, y))
 
 exp = primitive(np.exp, name="exp")
@@ -111,10 +110,10 @@ defvjp(relu,     lambda g, ans, x: g * (_val(x) > 0))
 def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
     xs, ys = _shape(x), _shape(y)
     if len(ys) == 1:                       # matrix-vector: ans[..., n] = x[..., n, k] y[k]
-        return unbroadcast(reshape(g, _shape(g) + (1,)) * y, x)
+        return unbroadcast(g.reshape(g.shape + (1,)) * y, x)
     if len(xs) == 1:                       # vector-matrix: ans[..., m] = x[k] y[..., k, m]
-        return unbroadcast(reshape(matmul(reshape(g, _shape(g)[:-1] + (1, ys[-1])), _mT(y)), _shape(g)[:-1] + (xs[0],)), x)
-    return unbroadcast(matmul(g, _mT(y)), x)
+        return unbroadcast((g.reshape(g.shape[:-1] + (1, ys[-1])) @ y.mT).reshape(g.shape[:-1] + xs), x)
+    return unbroadcast(g @ y.mT, x)
 
 
 def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
@@ -122,10 +121,10 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
     if len(xs) == 1 and len(ys) == 1:
         return g * x
     if len(ys) == 1:
-        return unbroadcast(reshape(matmul(_mT(x), reshape(g, _shape(g) + (1,))), _shape(g)[:-1] + (ys[0],)), y)
+        return unbroadcast((x.mT @ g.reshape(g.shape + (1,))).reshape(g.shape[:-1] + ys), y)
     if len(xs) == 1:
-        return unbroadcast(reshape(x, (xs[0], 1)) * reshape(g, _shape(g)[:-1] + (1, ys[-1])), y)
-    return unbroadcast(matmul(_mT(x), g), y)
+        return unbroadcast(x.reshape((xs[0], 1)) * g.reshape(g.shape[:-1] + (1, ys[-1])), y)
+    return unbroadcast(x.mT @ g, y)
 
 
 matmul = primitive(np.matmul, name="matmul")
@@ -136,7 +135,7 @@ def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """Broadcast a reduction's output gradient back over the reduced axes."""
     shape = _shape(x)
     if not keepdims:
-        g = reshape(g, _keepdims_shape(shape, axis))
+        g = g.reshape(_keepdims_shape(shape, axis))
     return broadcast_to(g, shape)
 
 
@@ -162,18 +161,26 @@ max = primitive(np.max, name="max")  # noqa: A001
 defvjp(max,      _max_vjp)
 
 reshape = primitive(np.reshape, name="reshape")
-defvjp(reshape,  lambda g, ans, x, shape: reshape(g, _shape(x)), None)
+defvjp(reshape,  lambda g, ans, x, shape: g.reshape(_shape(x)), None)
 
-broadcast_to = primitive(np.broadcast_to, name="broadcast_to")
+@primitive
+def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` repeated to ``shape`` by numpy's broadcasting rules (a new array, not a view)."""
+    x = np.asarray(x)
+    if x.shape == tuple(shape):
+        return x
+    out = np.empty(shape, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    out[...] = x  # much cheaper than np.broadcast_to for the small arrays of a VJP
+    return out
 defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, x), None)
 
 
-def _inverse_axes(axes: Sequence[int] | None) -> Any:
-    return None if axes is None else tuple(np.argsort(axes))
+def _inverse_axes(axes: Sequence[int] | None, ndim: int) -> Any:
+    return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
 
 
 transpose = primitive(np.transpose, name="transpose")
-defvjp(transpose, lambda g, ans, x, axes=None: transpose(g, _inverse_axes(axes)), None)
+defvjp(transpose, lambda g, ans, x, axes=None: transpose(g, _inverse_axes(axes, len(_shape(x)))), None)
 
 swapaxes = primitive(np.swapaxes, name="swapaxes")
 defvjp(swapaxes, lambda g, ans, x, axis1, axis2: swapaxes(g, axis1, axis2), None, None)
