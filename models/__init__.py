@@ -7,7 +7,8 @@ from . import tasks
 from .base import Model
 from .elman import ElmanRNN
 from .lstm import LSTM
+from .memoryless import Autoregressive, FeedForward, carry_chain_batch
 from .analysis import gradient_flow, growth_per_step
 from .train import History, bit_accuracy, sequence_accuracy, sequence_loss, train
 
-__all__ = ["Model", "ElmanRNN", "LSTM", "gradient_flow", "growth_per_step", "tasks", "train", "History", "sequence_loss", "bit_accuracy", "sequence_accuracy"]
+__all__ = ["Model", "ElmanRNN", "LSTM", "Autoregressive", "FeedForward", "carry_chain_batch", "gradient_flow", "growth_per_step", "tasks", "train", "History", "sequence_loss", "bit_accuracy", "sequence_accuracy"]

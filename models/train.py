@@ -34,17 +34,20 @@ def sequence_loss(outputs: am.Tensor, batch: Batch, kind: str = "bce") -> am.Ten
     return am.sum(per * batch.mask) / count
 
 
-def bit_accuracy(outputs: Any, batch: Batch) -> float:
-    """Fraction of masked target bits whose logit has the right sign."""
+def bit_accuracy(outputs: Any, batch: Batch, threshold: float = 0.0) -> float:
+    """Fraction of masked target bits predicted right: output > ``threshold`` means 1.
+
+    The default 0 suits logits (logistic outputs); use 0.5 for linear outputs fit to 0/1.
+    """
     z = outputs.value if isinstance(outputs, am.Tensor) else np.asarray(outputs)
-    right = ((z > 0) == (batch.y > 0.5)) * batch.mask
+    right = ((z > threshold) == (batch.y > 0.5)) * batch.mask
     return float(right.sum() / batch.mask.sum())
 
 
-def sequence_accuracy(outputs: Any, batch: Batch) -> float:
+def sequence_accuracy(outputs: Any, batch: Batch, threshold: float = 0.0) -> float:
     """Fraction of sequences whose masked target bits are all right (a whole sum, say)."""
     z = outputs.value if isinstance(outputs, am.Tensor) else np.asarray(outputs)
-    wrong = ((z > 0) != (batch.y > 0.5)) * batch.mask
+    wrong = ((z > threshold) != (batch.y > 0.5)) * batch.mask
     return float(np.mean(wrong.sum(axis=(0, 2)) == 0))
 
 
