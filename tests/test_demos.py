@@ -1,0 +1,47 @@
+"""What the lecture's models must show, each with a fixed seed (the examples print the same)."""
+from __future__ import annotations
+
+import csv
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _example(name: str) -> dict:
+    return runpy.run_path(str(ROOT / "examples" / f"{name}.py"))
+
+
+def test_lecture_net_learns_addition_and_adds_longer_numbers_a_window_net_cannot(tmp_path):
+    summary = _example("binary_addition")["main"](["--no-progress", "--out", str(tmp_path)])
+    rnn = {r["bits"]: r["sums_correct"] for r in summary["accuracy"] if r["model"] == "RNN 2-3-1"}
+    assert rnn == {8: 1.0, 16: 1.0, 32: 1.0, 64: 1.0}  # 32 and 64 bits never seen in training
+    for row in summary["carries"]:
+        assert row["rnn"] == 1.0
+        if row["carry_travels"] < 4:
+            assert row["feed_forward"] == 1.0
+        else:  # the carry came from outside its window of 4 columns: a coin toss
+            assert row["feed_forward"] == 0.5
+
+
+def test_lstm_learns_the_adding_problem_where_an_elman_net_stays_at_the_baseline(tmp_path):
+    results = _example("adding_problem")["run"](tmp_path, length=50, steps=500, hidden=16, seed=0, progress=False)
+    lstm, elman = results["LSTM"], results["Elman RNN (tanh)"]
+    assert lstm["test_mse"] < 0.05 < 0.167 / 2
+    assert elman["test_mse"] > 0.12  # near 1/6, the error of always answering 1.0
+    assert abs(lstm["weights"] - elman["weights"]) / lstm["weights"] < 0.1  # similar size
+    with open(tmp_path / "adding_problem.csv") as fh:
+        assert [r["model"] for r in csv.DictReader(fh)] == ["LSTM", "Elman RNN (tanh)"]
+    with open(tmp_path / "adding_problem_loss.csv") as fh:
+        assert len(fh.read().splitlines()) == 501
+
+
+@pytest.mark.parametrize("name, argv, files", [
+    ("adding_problem", ["--steps", "2", "--length", "6", "--no-progress"], ["adding_problem.csv", "adding_problem_loss.csv"]),
+])
+def test_examples_run_on_tiny_settings(tmp_path, name, argv, files):
+    _example(name)["main"](argv + ["--out", str(tmp_path)])
+    for f in files:
+        assert (tmp_path / f).stat().st_size > 0
