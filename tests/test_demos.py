@@ -38,6 +38,17 @@ def test_lstm_learns_the_adding_problem_where_an_elman_net_stays_at_the_baseline
         assert len(fh.read().splitlines()) == 501
 
 
+def test_vanishing_gradients_example_shows_the_three_regimes(tmp_path):
+    flows = _example("vanishing_gradients")["main"](["--out", str(tmp_path)])
+    import models
+
+    small, large, lstm = (models.growth_per_step(n) for n in flows.values())
+    assert small < 0.6 and large > 1.8 and 0.9 < lstm < 1.1
+    with open(tmp_path / "vanishing_gradients.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert len(rows) == 31 and len(rows[0]) == 4
+
+
 @pytest.mark.parametrize("name, argv, files", [
     ("adding_problem", ["--steps", "2", "--length", "6", "--no-progress"], ["adding_problem.csv", "adding_problem_loss.csv"]),
 ])
