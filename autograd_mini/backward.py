@@ -1,26 +1,33 @@
 """The backward walk, and the functional face built on it (``grad``, ``value_and_grad``).
 
-The walk gathers the recorded nodes reachable from the output with an explicit stack, sorts
-them by recording order and visits them newest first, so a 100,000-op unroll needs no
-recursion. Each node sends one vector-Jacobian product to each input that needs a gradient; a
-tensor used in many places (a weight shared by every time step) receives the sum.
+The walk keeps the recorded tensors that have received a gradient in a heap keyed by recording
+order and always takes the newest: every tensor is visited once, after all the ops that used
+it, with no recursion, so a 100,000-op unroll is fine. Each visit sends one vector-Jacobian
+product to each input that needs a gradient; a tensor used in many places (a weight shared by
+every time step) receives the sum.
 """
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .recording import STATE, format_scope
-from .tensor import ARGS, KW, OP, PARENTS, SCOPE, SEQ, VALS, Tensor, _raise_anomaly, defvjp, primitive
+from .tensor import ARGS, PARENTS, SCOPE, SEQ, Tensor, _raise_anomaly, defvjp, primitive
 
 _FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
           "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
           "carry a hidden state across batches (truncated BPTT), use h.detach().")
 
 
-def _reachable(output: Tensor, stop: set[int]) -> list[Tensor]:
-    """Recorded tensors reachable from ``output``, newest first; never past ids in ``stop``."""
+def _freed_error(rec: tuple) -> RuntimeError:
+    return RuntimeError(_FREED.format(op=rec[0].name, where=format_scope(rec[SCOPE])))
+
+
+def _leading_to(output: Tensor, wanted: set[int]) -> set[int]:
+    """Ids of the recorded tensors between ``output`` and the ``wanted`` ones: the only nodes
+    worth visiting when just those gradients are asked for."""
     seen = {id(output)}
     stack = [output]
     found = []
@@ -29,37 +36,27 @@ def _reachable(output: Tensor, stop: set[int]) -> list[Tensor]:
         rec = t._rec
         if rec is None:
             continue
-        args = rec[ARGS]
-        if args is None:
-            raise RuntimeError(_FREED.format(op=rec[OP].name, where=format_scope(rec[SCOPE])))
+        if rec[ARGS] is None:
+            raise _freed_error(rec)
         found.append((rec[SEQ], t))
-        if id(t) in stop and t is not output:
+        if id(t) in wanted and t is not output:
             continue
         for i in rec[PARENTS]:
-            p = args[i]
-            k = id(p)
-            if k not in seen:
-                seen.add(k)
+            p = rec[ARGS][i]
+            if id(p) not in seen:
+                seen.add(id(p))
                 stack.append(p)
-    found.sort(key=_first, reverse=True)
-    return [t for _, t in found]
+    found.sort(key=_first)
+    leads = set(wanted)
+    for _, t in found:  # oldest first: a node leads to a wanted tensor if one of its inputs does
+        rec = t._rec
+        if id(t) in wanted or any(id(rec[ARGS][i]) in leads for i in rec[PARENTS]):
+            leads.add(id(t))
+    return leads
 
 
 def _first(pair: tuple) -> int:
     return pair[0]
-
-
-def _prune(nodes: list[Tensor], wanted: set[int]) -> list[Tensor]:
-    """Keep the nodes from which a wanted tensor can be reached (the rest would be wasted work)."""
-    leads = set(wanted)
-    keep = []
-    for t in reversed(nodes):  # oldest first: inputs before the ops that use them
-        rec = t._rec
-        if id(t) in wanted or any(id(rec[ARGS][i]) in leads for i in rec[PARENTS]):
-            leads.add(id(t))
-            keep.append(t)
-    keep.reverse()
-    return keep
 
 
 def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
@@ -67,33 +64,27 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     """Propagate ``seed`` from ``output`` back through the recorded graph.
 
     Returns ``{id(tensor): (tensor, gradient)}`` for the tensors in ``wrt`` that were reached,
-    or for every leaf and retained tensor when ``wrt`` is None. With ``create_graph`` the VJPs run on tensors
-    and are recorded, so the result can be differentiated again.
+    or for every leaf and retained tensor when ``wrt`` is None. With ``create_graph`` the VJPs
+    run on tensors and are recorded, so the result can be differentiated again.
     """
     wanted = None if wrt is None else {id(t) for t in wrt}
-    nodes = _reachable(output, wanted or set())
-    if wanted is not None:
-        nodes = _prune(nodes, wanted)
+    needed = None if wanted is None else _leading_to(output, wanted)
+    if output._rec[ARGS] is None:
+        raise _freed_error(output._rec)
     anomaly = STATE.anomaly
     grads: dict[int, Any] = {id(output): seed}
-    owners: dict[int, Tensor] = {id(output): output}
+    leaves: dict[int, Tensor] = {}  # gradients that stop here: leaves, or the wanted tensors
     owned: set[int] = set()  # gradient buffers this pass allocated itself, safe to add into
     result: dict[int, tuple[Tensor, Any]] = {}
+    heap = [(-output._rec[SEQ], output)]  # seqs are unique, so tensors are never compared
     saved_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph
-    pop = grads.pop
     try:
-        for t in nodes:
-            g = pop(id(t), None)
-            if g is None:
-                continue
-            if wanted is None:
-                if t._retain:
-                    result[id(t)] = (t, g)
-            elif id(t) in wanted:
+        while heap:
+            t = heappop(heap)[1]
+            g = grads.pop(id(t))
+            if t._retain:
                 result[id(t)] = (t, g)
-                if t is not output:
-                    continue
             op, inputs, vals, kw, parents, where, seq = t._rec
             node = t._node
             keep = node is not None and node.keep_grads
@@ -123,7 +114,13 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     node.input_grads[i] = c
                 if old is None:
                     grads[k] = c
-                    owners[k] = p
+                    rec = p._rec
+                    if rec is None or (wanted is not None and k in wanted):
+                        leaves[k] = p
+                    elif needed is None or k in needed:
+                        if rec[ARGS] is None:
+                            raise _freed_error(rec)
+                        heappush(heap, (-rec[SEQ], p))
                 elif k in owned:
                     np.add(old, c, out=old)  # a buffer this pass made: accumulate in place
                 else:
@@ -132,9 +129,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                         owned.add(k)
             if not retain_graph:
                 t._rec = (op, None, None, None, (), where, seq)
-        for k, g in grads.items():  # what is left are the leaves (or the wanted boundary)
-            if wanted is None or k in wanted:
-                result[k] = (owners[k], g)
+        for k, p in leaves.items():
+            result[k] = (p, grads[k])
     finally:
         STATE.grad_enabled = saved_mode
     return result

@@ -107,7 +107,15 @@ def relu(x: np.ndarray) -> np.ndarray:
 defvjp(relu,     lambda g, ans, x: g * (_val(x) > 0))
 
 
+def _arr(x: Any) -> Any:
+    """Arrays and tensors as they are; a constant given as a list becomes an array (for .T)."""
+    return x if hasattr(x, "ndim") else np.asarray(x)
+
+
 def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    x, y = _arr(x), _arr(y)
+    if x.ndim == 2 and y.ndim == 2:        # the common case: no batch axes to sum over
+        return g @ y.T
     xs, ys = _shape(x), _shape(y)
     if len(ys) == 1:                       # matrix-vector: ans[..., n] = x[..., n, k] y[k]
         return unbroadcast(g.reshape(g.shape + (1,)) * y, x)
@@ -117,6 +125,9 @@ def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    x, y = _arr(x), _arr(y)
+    if x.ndim == 2 and y.ndim == 2:
+        return x.T @ g
     xs, ys = _shape(x), _shape(y)
     if len(xs) == 1 and len(ys) == 1:
         return g * x
