@@ -27,9 +27,17 @@ def _shape(x: Any) -> tuple[int, ...]:
         return np.shape(x)
 
 
+def _arr(x: Any) -> Any:
+    """Arrays and tensors as they are; a constant given as a list becomes an array (for .T)."""
+    return x if type(x) is np.ndarray or isinstance(x, Tensor) else np.asarray(x)
+
+
 def unbroadcast(g: Any, like: Any) -> Any:
     """Sum ``g`` back to the shape of ``like``: undo numpy broadcasting in a VJP."""
-    shape = _shape(like)
+    try:
+        shape = like.shape
+    except AttributeError:  # a python number or list
+        shape = np.shape(like)
     gshape = g.shape
     if gshape == shape:
         return g
@@ -107,16 +115,11 @@ def relu(x: np.ndarray) -> np.ndarray:
 defvjp(relu,     lambda g, ans, x: g * (_val(x) > 0))
 
 
-def _arr(x: Any) -> Any:
-    """Arrays and tensors as they are; a constant given as a list becomes an array (for .T)."""
-    return x if hasattr(x, "ndim") else np.asarray(x)
-
-
 def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
     x, y = _arr(x), _arr(y)
     if x.ndim == 2 and y.ndim == 2:        # the common case: no batch axes to sum over
         return g @ y.T
-    xs, ys = _shape(x), _shape(y)
+    xs, ys = x.shape, y.shape
     if len(ys) == 1:                       # matrix-vector: ans[..., n] = x[..., n, k] y[k]
         return unbroadcast(g.reshape(g.shape + (1,)) * y, x)
     if len(xs) == 1:                       # vector-matrix: ans[..., m] = x[k] y[..., k, m]
@@ -128,7 +131,7 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
     x, y = _arr(x), _arr(y)
     if x.ndim == 2 and y.ndim == 2:
         return x.T @ g
-    xs, ys = _shape(x), _shape(y)
+    xs, ys = x.shape, y.shape
     if len(xs) == 1 and len(ys) == 1:
         return g * x
     if len(ys) == 1:

@@ -330,3 +330,11 @@ def test_import_stays_light():
             "'matplotlib', 'models', 'viz'}; print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_constants_given_as_lists_work_in_matmul_gradients():
+    W = am.Parameter(np.ones((2, 2)))
+    am.matmul([[1.0, 2.0]], W).sum().backward()
+    assert W.grad.tolist() == [[1.0, 1.0], [2.0, 2.0]]
+    g = am.grad(lambda w: am.sum(am.matmul(w, [1.0, -1.0]) ** 2))(np.eye(2))
+    np.testing.assert_allclose(g, [[2.0, -2.0], [-2.0, 2.0]])
