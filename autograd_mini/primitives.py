@@ -300,8 +300,15 @@ def logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.nda
     if keepdims:
         return out
     return np.reshape(out, ()) if axis is None else np.squeeze(out, axis=axis)
-defvjp(logsumexp, lambda g, ans, x, axis=None, keepdims=False:
-                  _reduce_vjp(g, x, axis, keepdims) * exp(x - _reduce_vjp(ans, x, axis, keepdims)))
+def _logsumexp_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    # softmax(x) = exp(x - ans); a slice of all -inf has ans = -inf and gets gradient 0, not NaN.
+    dead = ~np.isfinite(_val(ans))
+    if dead.any():
+        ans = where(dead, 0.0, ans)
+    return _reduce_vjp(g, x, axis, keepdims) * exp(x - _reduce_vjp(ans, x, axis, keepdims))
+
+
+defvjp(logsumexp, _logsumexp_vjp)
 
 
 @primitive

@@ -6,9 +6,10 @@ ops with ``autograd_mini.scope(model_name, step=t)``.
 from . import tasks
 from .base import Model
 from .elman import ElmanRNN
+from .hmm import HMM
 from .lstm import LSTM
 from .memoryless import Autoregressive, FeedForward, carry_chain_batch
 from .analysis import gradient_flow, growth_per_step
 from .train import History, bit_accuracy, sequence_accuracy, sequence_loss, train
 
-__all__ = ["Model", "ElmanRNN", "LSTM", "Autoregressive", "FeedForward", "carry_chain_batch", "gradient_flow", "growth_per_step", "tasks", "train", "History", "sequence_loss", "bit_accuracy", "sequence_accuracy"]
+__all__ = ["Model", "ElmanRNN", "LSTM", "HMM", "Autoregressive", "FeedForward", "carry_chain_batch", "gradient_flow", "growth_per_step", "tasks", "train", "History", "sequence_loss", "bit_accuracy", "sequence_accuracy"]

@@ -338,3 +338,11 @@ def test_constants_given_as_lists_work_in_matmul_gradients():
     assert W.grad.tolist() == [[1.0, 1.0], [2.0, 2.0]]
     g = am.grad(lambda w: am.sum(am.matmul(w, [1.0, -1.0]) ** 2))(np.eye(2))
     np.testing.assert_allclose(g, [[2.0, -2.0], [-2.0, 2.0]])
+
+
+def test_logsumexp_of_a_slice_of_minus_infinity_has_zero_gradient_not_nan():
+    x = am.Tensor([[0.0, -np.inf], [-np.inf, -np.inf]], requires_grad=True)
+    y = am.logsumexp(x, axis=1)
+    assert y.value[0] == 0.0 and y.value[1] == -np.inf
+    am.where(np.isfinite(y.value), y, 0.0).sum().backward()
+    assert x.grad.tolist() == [[1.0, 0.0], [0.0, 0.0]]
