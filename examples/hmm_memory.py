@@ -27,6 +27,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+import autograd_mini as am
+import models
 from models.hmm import HMM, all_copy_sequences, copy_bound_bits
 from models.tasks import CopyTask
 
@@ -57,6 +59,24 @@ def train_hmm(n_states: int, train: np.ndarray, steps: int, lr: float, restarts:
             best, best_key = hmm, key
     assert best is not None
     return best, -best_key[1]
+
+
+def train_rnn(k: int, steps: int, seed: int, hidden: int = 16, progress: bool = False) -> models.ElmanRNN:
+    """An Elman net that reads the copy sequence one symbol at a time and predicts the next bit."""
+    net = models.ElmanRNN(3, hidden, 1, activation="tanh", seed=seed)
+    models.train(net, CopyTask(k), am.optim.Adam(net.parameters(), lr=0.02), steps=steps, batch_size=64,
+                 seed=seed, progress=progress)
+    return net
+
+
+def rnn_recall_cost_bits(net: models.ElmanRNN, seqs: np.ndarray, k: int) -> float:
+    """Mean bits per sequence the net needs to code the k recall bits given everything before."""
+    x = np.eye(3)[seqs[:, :-1]].transpose(1, 0, 2)
+    with am.no_grad():
+        z = net(x).value[k:, :, 0]            # logits of the recall bits
+    y = seqs[:, k + 1:].T
+    nats = np.logaddexp(0.0, z) - y * z      # -log p(bit), stable for any logit
+    return float(nats.sum(axis=0).mean() / math.log(2))
 
 
 def run(out: str | Path = "out", k: int = 4, steps: int = 200, seed: int = 0, quick: bool = False,
@@ -90,6 +110,13 @@ def run(out: str | Path = "out", k: int = 4, steps: int = 200, seed: int = 0, qu
             "recall_bits_exact": hmm.recall_cost_bits(every, start),
             "train_loglik": train_ll,
         })
+    # The RNN's hidden state is distributed: 16 real-valued units hold all k bits at once.
+    rnn = train_rnn(k, 300 if quick else 1500, seed, progress=progress)
+    rows.append({
+        "model": "RNN", "N": "16 units", "log2_N": math.nan, "bound_bits": 0.0,
+        "recall_bits": rnn_recall_cost_bits(rnn, test, k),
+        "recall_bits_exact": rnn_recall_cost_bits(rnn, every, k), "train_loglik": math.nan,
+    })
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"csv": write_csv(rows, out / "hmm_memory.csv"), "svg": write_svg(rows, k, out / "hmm_memory.svg")}
