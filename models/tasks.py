@@ -32,6 +32,34 @@ class Batch:
         return self.x.shape[0]
 
 
+def target_mask(steps: int, batch: int, n_out: int, mode: str = "every_step", k: int | None = None,
+                units: list[int] | None = None) -> np.ndarray:
+    """A (steps, batch, n_out) mask of the targets that count, in the lecture's ways.
+
+    ``mode``: "every_step", "final" (the last step only) or "last_k" (the last ``k`` steps);
+    ``units`` restricts it to a subset of the output units (default all).
+
+    >>> target_mask(3, 1, 2, "last_k", k=2, units=[0])[:, 0].tolist()
+    [[0.0, 0.0], [1.0, 0.0], [1.0, 0.0]]
+    """
+    mask = np.zeros((steps, batch, n_out))
+    if mode == "every_step":
+        first = 0
+    elif mode == "final":
+        first = steps - 1
+    elif mode == "last_k":
+        if not isinstance(k, (int, np.integer)) or not 1 <= k <= steps:
+            raise ValueError(f"target_mask: k={k} is more than the {steps} steps, or not a positive integer")
+        first = steps - int(k)
+    else:
+        raise ValueError(f"target_mask: mode must be 'every_step', 'final' or 'last_k', got {mode!r}")
+    cols = list(range(n_out)) if units is None else list(units)
+    if not cols or not all(isinstance(u, (int, np.integer)) and 0 <= u < n_out for u in cols):
+        raise ValueError(f"target_mask: units must be indices in [0, {n_out}), got {units!r}")
+    mask[first:, :, cols] = 1.0
+    return mask
+
+
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
