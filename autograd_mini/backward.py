@@ -14,44 +14,50 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .recording import STATE, format_scope
-from .tensor import ARGS, PARENTS, SCOPE, SEQ, Tensor, _raise_anomaly, defvjp, primitive
+from .tensor import (ANS, INPUTS, NODE, OWNER, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
+                     _raise_anomaly, defvjp, primitive, saves)
+
+_REC_LEN = OWNER + 1
 
 _FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
           "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
           "carry a hidden state across batches (truncated BPTT), use h.detach().")
 
 
-def _freed_error(rec: tuple) -> RuntimeError:
+def _freed_error(rec: list) -> RuntimeError:
     return RuntimeError(_FREED.format(op=rec[0].name, where=format_scope(rec[SCOPE])))
 
 
-def _leading_to(output: Tensor, wanted: set[int]) -> set[int]:
-    """Ids of the recorded tensors between ``output`` and the ``wanted`` ones: the only nodes
-    worth visiting when just those gradients are asked for."""
-    seen = {id(output)}
-    stack = [output]
+def _key(t: Tensor) -> int:
+    """A tensor's identity in the graph: its record, or itself for a leaf."""
+    return id(t._rec) if t._rec is not None else id(t)
+
+
+def _leading_to(root: list, wanted: set[int]) -> set[int]:
+    """Ids of the records between ``root`` and the ``wanted`` ones: the only nodes worth
+    visiting when just those gradients are asked for."""
+    seen = {id(root)}
+    stack = [root]
     found = []
     while stack:
-        t = stack.pop()
-        rec = t._rec
-        if rec is None:
+        rec = stack.pop()
+        if type(rec) is not list:  # a leaf tensor
             continue
-        if rec[ARGS] is None:
+        if rec[INPUTS] is None:
             raise _freed_error(rec)
-        found.append((rec[SEQ], t))
-        if id(t) in wanted and t is not output:
+        found.append((rec[SEQ], rec))
+        if id(rec) in wanted and rec is not root:
             continue
         for i in rec[PARENTS]:
-            p = rec[ARGS][i]
+            p = rec[INPUTS][i]
             if id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
     found.sort(key=_first)
     leads = set(wanted)
-    for _, t in found:  # oldest first: a node leads to a wanted tensor if one of its inputs does
-        rec = t._rec
-        if id(t) in wanted or any(id(rec[ARGS][i]) in leads for i in rec[PARENTS]):
-            leads.add(id(t))
+    for _, rec in found:  # oldest first: a node leads to a wanted tensor if one of its inputs does
+        if id(rec) in wanted or any(id(rec[INPUTS][i]) in leads for i in rec[PARENTS]):
+            leads.add(id(rec))
     return leads
 
 
@@ -59,41 +65,68 @@ def _first(pair: tuple) -> int:
     return pair[0]
 
 
+def _is_record(entry: Any) -> bool:
+    # A constant argument can be a list too (transpose's axes): records start with their Op.
+    return type(entry) is list and len(entry) == _REC_LEN and type(entry[0]) is Op
+
+
+def _graph_args(rec: list) -> tuple[Tensor, tuple]:
+    """The node's output and arguments as tensors on the graph, for a VJP that is recorded."""
+    inputs, vals = rec[INPUTS], rec[VALS]
+    args = []
+    for i, e in enumerate(inputs):
+        if _is_record(e):
+            v = vals[i]
+            args.append(_new(v if type(v) is np.ndarray else _zeros_view(e[SHAPE]), True, e))
+        else:
+            args.append(e)
+    ans = rec[ANS]
+    return _new(ans if type(ans) is np.ndarray else _zeros_view(rec[SHAPE]), True, rec), tuple(args)
+
+
+def _zeros_view(shape: tuple) -> np.ndarray:
+    # Stands in for a value the forward did not keep: its VJPs read only the shape.
+    return np.broadcast_to(np.float64(0.0), shape)
+
+
 def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                  create_graph: bool, retain_graph: bool) -> dict[int, tuple[Tensor, Any]]:
     """Propagate ``seed`` from ``output`` back through the recorded graph.
 
-    Returns ``{id(tensor): (tensor, gradient)}`` for the tensors in ``wrt`` that were reached,
-    or for every leaf and retained tensor when ``wrt`` is None. With ``create_graph`` the VJPs
-    run on tensors and are recorded, so the result can be differentiated again.
+    Returns ``{key: (tensor, gradient)}`` for the tensors in ``wrt`` that were reached, or for
+    every leaf and retained tensor when ``wrt`` is None (keys as :func:`_key` makes them). With
+    ``create_graph`` the VJPs run on tensors and are recorded, so the result can be
+    differentiated again.
     """
-    wanted = None if wrt is None else {id(t) for t in wrt}
-    needed = None if wanted is None else _leading_to(output, wanted)
-    if output._rec[ARGS] is None:
-        raise _freed_error(output._rec)
+    root = output._rec
+    wanted = None if wrt is None else {_key(t): t for t in wrt}
+    needed = None if wanted is None else _leading_to(root, set(wanted))
+    if root[INPUTS] is None:
+        raise _freed_error(root)
     anomaly = STATE.anomaly
-    grads: dict[int, Any] = {id(output): seed}
+    grads: dict[int, Any] = {id(root): seed}
     leaves: dict[int, Tensor] = {}  # gradients that stop here: leaves, or the wanted tensors
     owned: set[int] = set()  # gradient buffers this pass allocated itself, safe to add into
     result: dict[int, tuple[Tensor, Any]] = {}
-    heap = [(-output._rec[SEQ], output)]  # seqs are unique, so tensors are never compared
+    heap = [(-root[SEQ], root)]  # seqs are unique, so records are never compared
+    if wanted is not None and id(root) in wanted:
+        return {id(root): (wanted[id(root)], seed)}
     saved_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph
     try:
         while heap:
-            t = heappop(heap)[1]
-            g = grads.pop(id(t))
-            if t._retain:
-                result[id(t)] = (t, g)
-            op, inputs, vals, kw, parents, where, seq = t._rec
-            node = t._node
+            rec = heappop(heap)[1]
+            g = grads.pop(id(rec))
+            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner = rec
+            if owner is not None and owner() is not None:
+                result[id(rec)] = (owner(), g)
             keep = node is not None and node.keep_grads
             if keep:
                 node.output_grad = g
             if create_graph:
-                ans, args = t, inputs
+                ans, args = _graph_args(rec)
             else:
-                ans, args = t.value, vals
+                args = vals
             vjps = op.vjps
             add_into = op.add_into
             for i in parents:
@@ -114,13 +147,12 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     node.input_grads[i] = c
                 if old is None:
                     grads[k] = c
-                    rec = p._rec
-                    if rec is None or (wanted is not None and k in wanted):
+                    if type(p) is not list or (wanted is not None and k in wanted):
                         leaves[k] = p
                     elif needed is None or k in needed:
-                        if rec[ARGS] is None:
-                            raise _freed_error(rec)
-                        heappush(heap, (-rec[SEQ], p))
+                        if p[INPUTS] is None:
+                            raise _freed_error(p)
+                        heappush(heap, (-p[SEQ], p))
                 elif k in owned:
                     np.add(old, c, out=old)  # a buffer this pass made: accumulate in place
                 else:
@@ -128,9 +160,12 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     if not create_graph and type(old) is np.ndarray:
                         owned.add(k)
             if not retain_graph:
-                t._rec = (op, None, None, None, (), where, seq)
+                rec[INPUTS] = rec[VALS] = rec[ANS] = None
         for k, p in leaves.items():
-            result[k] = (p, grads[k])
+            if wanted is None:
+                result[k] = (p, grads[k])
+            elif k in wanted:
+                result[k] = (wanted[k], grads[k])
     finally:
         STATE.grad_enabled = saved_mode
     return result
@@ -172,7 +207,7 @@ def backward(output: Tensor, gradient: Any = None, retain_graph: bool = False) -
         )
     seed = _seed(output, gradient, "backward")
     if output._rec is None:  # a leaf: d(output)/d(output)
-        found = {id(output): (output, seed)}
+        found = {_key(output): (output, seed)}
     else:
         found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
     for t, g in found.values():
@@ -186,6 +221,7 @@ def _identity(x: np.ndarray) -> np.ndarray:
 
 
 defvjp(_identity, lambda g, ans, x: g)
+saves(_identity)
 
 
 def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
@@ -209,12 +245,12 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
     found = {}
     if isinstance(output, Tensor) and output.requires_grad:
         if output._rec is None:
-            found = {id(output): (output, seed)}
+            found = {_key(output): (output, seed)}
         else:
             found = run_backward(output, seed, inputs, create_graph, retain_graph)
     out = []
     for x in inputs:
-        g = found.get(id(x))
+        g = found.get(_key(x))
         if g is None:
             g = np.zeros_like(x.value)
             out.append(Tensor(g) if create_graph else g)

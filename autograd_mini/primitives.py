@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, defvjp, defvjp_argnum, primitive
+from .tensor import Tensor, defvjp, defvjp_argnum, primitive, saves
 
 
 def _val(x: Any) -> Any:
@@ -21,6 +21,10 @@ def _val(x: Any) -> Any:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
+    """The shape of an array, tensor or number; a tuple is already a shape (a value the forward
+    did not keep reaches a VJP as its shape, see ``saves``)."""
+    if type(x) is tuple:
+        return x
     try:
         return x.shape
     except AttributeError:  # python numbers and lists
@@ -34,10 +38,7 @@ def _arr(x: Any) -> Any:
 
 def unbroadcast(g: Any, like: Any) -> Any:
     """Sum ``g`` back to the shape of ``like``: undo numpy broadcasting in a VJP."""
-    try:
-        shape = like.shape
-    except AttributeError:  # a python number or list
-        shape = np.shape(like)
+    shape = like if type(like) is tuple else _shape(like)
     gshape = g.shape
     if gshape == shape:
         return g
@@ -154,7 +155,8 @@ def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
 
 
 def _count(x: Any, ans: Any) -> int:
-    return builtins.max(np.size(_val(x)), 1) // builtins.max(np.size(_val(ans)), 1)
+    """How many elements each output of a reduction averages."""
+    return builtins.max(int(np.prod(_shape(x))), 1) // builtins.max(int(np.prod(_shape(ans))), 1)
 
 
 sum = primitive(np.sum, name="sum")  # noqa: A001
@@ -324,6 +326,21 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x - logsumexp(x) along ``axis``: log-probabilities without overflow or log(0)."""
     return x - logsumexp(x, axis=axis, keepdims=True)
 defvjp(log_softmax, lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, keepdims=True))
+
+
+# --- what backward keeps: the values each VJP above reads (the rest are freed with the forward) --
+for _prim in (add, subtract, negative, sum, mean, reshape, broadcast_to, transpose, swapaxes,
+              _concatenate, _stack):
+    saves(_prim)                                  # shapes only
+saves(_getitem, inputs=(1,))                      # the index
+saves(_scatter_add, inputs=(1,))
+for _prim in (exp, sqrt, tanh, sigmoid, softmax, log_softmax):
+    saves(_prim, ans=True)                        # the output only
+saves(divide, inputs=(1,), ans=True)
+saves(where, inputs=(0,))
+for _prim in (multiply, log, abs, relu, matmul, maximum, minimum, clip):
+    saves(_prim, inputs="all")                    # the inputs, not the output
+# power, max and logsumexp read everything: the default.
 
 
 # --- numpy-shaped front doors for the variadic and indexing primitives ----------------------

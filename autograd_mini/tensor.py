@@ -1,21 +1,25 @@
 """Tensor, Parameter, and the recording wrapper every primitive goes through.
 
-A recorded tensor carries its own node in ``_rec`` (a tuple, to keep the hot path to one
-allocation): the primitive, its arguments as given, their raw values, keyword arguments, the
-positions of the arguments that need a gradient, the scope and a sequence number. The backward
-walk in ``backward.py`` reads nothing else.
+A recorded tensor points to its record in ``_rec``, a list (one allocation on the hot path,
+and backward can free it in place): the primitive, its inputs, the input values its VJPs need,
+keyword arguments, the positions that need a gradient, the scope, a sequence number, the output
+value if the VJPs need it, the output shape, the tape node and, for ``retain_grad``, a weak
+reference to the tensor. Inputs that are recorded tensors are stored as *their records*, not as
+the tensors: a record keeps alive only the values backward needs, so an intermediate like the
+``x @ W`` in ``x @ W + b`` is freed as soon as the user drops it (as in PyTorch).
 """
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .recording import STATE, Node, format_scope
 
-# Indices into Tensor._rec.
-OP, ARGS, VALS, KW, PARENTS, SCOPE, SEQ = range(7)
+# Indices into a record (Tensor._rec).
+OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER = range(11)
 
 
 def _to_float_array(value: Any, what: str) -> np.ndarray:
@@ -48,13 +52,11 @@ class Tensor:
     array([2., 4., 6.])
     """
 
-    # The three attributes every op sets are slots; the rare ones (grad, name, a tape's node,
-    # retain_grad) default on the class and only get an instance __dict__ when set.
+    # The three attributes every op sets are slots; the rare ones (grad, name) default on the
+    # class and only get an instance __dict__ when set.
     __slots__ = ("value", "requires_grad", "_rec", "__dict__", "__weakref__")
     grad: np.ndarray | None = None
     name: str | None = None
-    _node: Node | None = None
-    _retain = False
     # numpy must hand mixed expressions (array * tensor) to us instead of looping over elements.
     __array_ufunc__ = None
     __array_priority__ = 1000.0
@@ -108,7 +110,8 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward (e.g. hidden states)."""
-        self._retain = True
+        if self._rec is not None:
+            self._rec[OWNER] = weakref.ref(self)
         return self
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
@@ -198,7 +201,7 @@ def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Te
 class Op:
     """A primitive's identity: its name, numpy forward and one VJP per argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "add_into")
+    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "add_into", "saves", "saves_ans")
 
     def __init__(self, name: str, fun: Callable) -> None:
         self.name = name
@@ -207,6 +210,11 @@ class Op:
         # Optional ``add_into(buffer, g, ans, *args, **kw)``: add the first argument's gradient
         # into a buffer the backward pass owns, in place (getitem: no full-size zeros per slice).
         self.add_into: Callable | None = None
+        # What backward needs kept: ``saves`` the input positions whose values the VJPs read
+        # (None: all), ``saves_ans`` the output value. The others reach the VJPs as their
+        # shapes (a tuple) only. Built-ins declare it with :func:`saves`; user ops keep all.
+        self.saves: frozenset[int] | None = None
+        self.saves_ans = True
         self.d0 = self.d1 = self.variadic = False  # d0, d1: the first two arguments have VJPs
 
     def wants(self, i: int) -> bool:
@@ -260,12 +268,15 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 if isinstance(y, Tensor):
                     vals = (x.value, y.value)
                     parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
+                    inputs = (x._rec or x, y._rec or y)
                 else:
                     vals = (x.value, y)
                     parents = _FIRST if x.requires_grad and op.d0 else None
+                    inputs = (x._rec or x, y)
             elif isinstance(y, Tensor):
                 vals = (x, y.value)
                 parents = _SECOND if y.requires_grad and op.d1 else None
+                inputs = (x, y._rec or y)
             else:
                 return fun(x, y, **kwargs)
         elif n == 1:
@@ -274,8 +285,9 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 return fun(x, **kwargs)
             vals = (x.value,)
             parents = _FIRST if x.requires_grad and op.d0 else None
+            inputs = (x._rec or x,)
         else:
-            vals, parents = _unwrap(op, args)
+            vals, parents, inputs = _unwrap(op, args)
             if vals is None:
                 return fun(*args, **kwargs)
         try:
@@ -296,9 +308,20 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             t._rec = None
             return t
         t.requires_grad = True
-        t._rec = (op, args, vals, kwargs, parents, state.scope, next(state.counter))
+        keep = op.saves
+        if keep is not None:  # keep only the values the VJPs read; the rest as their shapes
+            if not keep and n == 2:
+                v0, v1 = vals
+                vals = (v0.shape if type(v0) is _ndarray else v0, v1.shape if type(v1) is _ndarray else v1)
+            elif not keep and n == 1:
+                vals = (vals[0].shape,)
+            else:
+                vals = _as_shapes(vals, keep)
+        shape = out.shape
+        t._rec = rec = [op, inputs, vals, kwargs, parents, state.scope, next(state.counter),
+                        out if op.saves_ans else shape, shape, None, None]
         if state.tapes:
-            _record_on_tapes(t, op, args, state.scope)
+            _record_on_tapes(t, rec, args)
         return t
 
     functools.update_wrapper(wrapped, fun)
@@ -310,20 +333,26 @@ _FIRST, _SECOND = (0,), (1,)
 _BOTH = (None, _FIRST, _SECOND, (0, 1))  # indexed by (first needs grad) + 2 * (second needs grad)
 
 
-def _unwrap(op: Op, args: tuple) -> tuple[tuple | None, tuple | None]:
-    """Raw values of ``args`` and the positions that need a gradient (the general case)."""
+def _unwrap(op: Op, args: tuple) -> tuple[tuple | None, tuple | None, tuple | None]:
+    """Raw values of ``args``, the positions that need a gradient, and the record inputs."""
     vals = None
     parents = []
     for i, a in enumerate(args):
         if isinstance(a, Tensor):
             if vals is None:
                 vals = list(args)
+                inputs = list(args)
             vals[i] = a.value
+            inputs[i] = a._rec or a
             if a.requires_grad and op.wants(i):
                 parents.append(i)
     if vals is None:
-        return None, None
-    return tuple(vals), (tuple(parents) or None)
+        return None, None, None
+    return tuple(vals), (tuple(parents) or None), tuple(inputs)
+
+
+def _as_shapes(vals: tuple, keep: frozenset[int]) -> tuple:
+    return tuple(v if i in keep or type(v) is not _ndarray else v.shape for i, v in enumerate(vals))
 
 
 def defvjp(prim: Callable, *vjps: Callable | None) -> None:
@@ -362,10 +391,20 @@ def _check_has_vjp(op: Op, args: tuple) -> None:
         )
 
 
-def _record_on_tapes(t: Tensor, op: Op, args: tuple, scope: tuple) -> None:
+def saves(prim: Callable, inputs: Sequence[int] | str = (), ans: bool = False) -> None:
+    """Declare which values a primitive's VJPs read: the input positions ``inputs`` (or "all")
+    and, if ``ans``, the output. Every other array argument (and the output) reaches the VJPs as
+    its shape tuple in a plain backward (as a tensor of that shape with create_graph), so the
+    forward keeps less memory alive."""
+    op = _op_of(prim)
+    op.saves = None if inputs == "all" else frozenset(inputs)
+    op.saves_ans = bool(ans)
+
+
+def _record_on_tapes(t: Tensor, rec: list, args: tuple) -> None:
     keep = any(tape.keep_grads for tape in STATE.tapes)
-    node = Node(op.name, args, t, scope, t._rec[SEQ], keep)
-    t._node = node
+    node = Node(rec[OP].name, args, t, rec[SCOPE], rec[SEQ], keep)
+    rec[NODE] = node
     for tape in STATE.tapes:
         tape.nodes.append(node)
 
