@@ -53,7 +53,7 @@ def _leading_to(root: list, wanted: set[int]) -> set[int]:
             if id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
-    found.sort(key=_first)
+    found.sort(key=_first, reverse=True)
     leads = set(wanted)
     for _, rec in found:  # oldest first: a node leads to a wanted tensor if one of its inputs does
         if id(rec) in wanted or any(id(rec[INPUTS][i]) in leads for i in rec[PARENTS]):
@@ -108,7 +108,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     leaves: dict[int, Tensor] = {}  # gradients that stop here: leaves, or the wanted tensors
     owned: set[int] = set()  # gradient buffers this pass allocated itself, safe to add into
     result: dict[int, tuple[Tensor, Any]] = {}
-    heap = [(-root[SEQ], root)]  # seqs are unique, so records are never compared
+    heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
     if wanted is not None and id(root) in wanted:
         return {id(root): (wanted[id(root)], seed)}
     saved_mode = STATE.grad_enabled
@@ -118,6 +118,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             rec = heappop(heap)[1]
             g = grads.pop(id(rec))
             op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner = rec
+            if inputs is None:
+                raise _freed_error(rec)
             if owner is not None and owner() is not None:
                 result[id(rec)] = (owner(), g)
             keep = node is not None and node.keep_grads
@@ -147,12 +149,14 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     node.input_grads[i] = c
                 if old is None:
                     grads[k] = c
-                    if type(p) is not list or (wanted is not None and k in wanted):
+                    if type(p) is not list:
                         leaves[k] = p
-                    elif needed is None or k in needed:
-                        if p[INPUTS] is None:
-                            raise _freed_error(p)
-                        heappush(heap, (-p[SEQ], p))
+                    elif wanted is None:
+                        heappush(heap, (p[SEQ], p))
+                    elif k in wanted:
+                        leaves[k] = p
+                    elif k in needed:
+                        heappush(heap, (p[SEQ], p))
                 elif k in owned:
                     np.add(old, c, out=old)  # a buffer this pass made: accumulate in place
                 else:

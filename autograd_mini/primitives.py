@@ -117,9 +117,11 @@ defvjp(relu,     lambda g, ans, x: g * (_val(x) > 0))
 
 
 def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    x, y = _arr(x), _arr(y)
-    if x.ndim == 2 and y.ndim == 2:        # the common case: no batch axes to sum over
-        return g @ y.T
+    try:
+        if x.ndim == 2 and y.ndim == 2:    # the common case: no batch axes to sum over
+            return g @ y.T
+    except AttributeError:                 # a constant given as a list
+        x, y = _arr(x), _arr(y)
     xs, ys = x.shape, y.shape
     if len(ys) == 1:                       # matrix-vector: ans[..., n] = x[..., n, k] y[k]
         return unbroadcast(g.reshape(g.shape + (1,)) * y, x)
@@ -129,9 +131,11 @@ def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    x, y = _arr(x), _arr(y)
-    if x.ndim == 2 and y.ndim == 2:
-        return x.T @ g
+    try:
+        if x.ndim == 2 and y.ndim == 2:
+            return x.T @ g
+    except AttributeError:
+        x, y = _arr(x), _arr(y)
     xs, ys = x.shape, y.shape
     if len(xs) == 1 and len(ys) == 1:
         return g * x

@@ -35,7 +35,7 @@ class _State:
         self.scope: tuple[Frame, ...] = ()
         self.tapes: list[Tape] = []
         self.anomaly = 0
-        self.counter = itertools.count()
+        self.counter = itertools.count(0, -1)  # record numbers count down: newest is smallest
         self.depth = 0  # how many grad()/value_and_grad() evaluations are running
 
 STATE = _State()

@@ -403,7 +403,7 @@ def saves(prim: Callable, inputs: Sequence[int] | str = (), ans: bool = False) -
 
 def _record_on_tapes(t: Tensor, rec: list, args: tuple) -> None:
     keep = any(tape.keep_grads for tape in STATE.tapes)
-    node = Node(rec[OP].name, args, t, rec[SCOPE], rec[SEQ], keep)
+    node = Node(rec[OP].name, args, t, rec[SCOPE], -rec[SEQ], keep)
     rec[NODE] = node
     for tape in STATE.tapes:
         tape.nodes.append(node)
