@@ -93,8 +93,9 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                  create_graph: bool, retain_graph: bool) -> dict[int, tuple[Tensor, Any]]:
     """Propagate ``seed`` from ``output`` back through the recorded graph.
 
-    Returns ``{key: (tensor, gradient)}`` for the tensors in ``wrt`` that were reached, or for
-    every leaf and retained tensor when ``wrt`` is None (keys as :func:`_key` makes them). With
+    Returns ``{key: (tensor, gradient, owned)}`` for the tensors in ``wrt`` that were reached, or
+    for every leaf and retained tensor when ``wrt`` is None (keys as :func:`_key` makes them);
+    ``owned`` says the gradient is an array this pass made and nothing else refers to. With
     ``create_graph`` the VJPs run on tensors and are recorded, so the result can be
     differentiated again.
     """
@@ -110,7 +111,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     result: dict[int, tuple[Tensor, Any]] = {}
     heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
     if wanted is not None and id(root) in wanted:
-        return {id(root): (wanted[id(root)], seed)}
+        return {id(root): (wanted[id(root)], seed, False)}
     saved_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph
     try:
@@ -121,7 +122,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             if inputs is None:
                 raise _freed_error(rec)
             if owner is not None and owner() is not None:
-                result[id(rec)] = (owner(), g)
+                result[id(rec)] = (owner(), g, False)
             keep = node is not None and node.keep_grads
             if keep:
                 node.output_grad = g
@@ -158,7 +159,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     elif k in needed:
                         heappush(heap, (p[SEQ], p))
                 elif k in owned:
-                    np.add(old, c, out=old)  # a buffer this pass made: accumulate in place
+                    old += c  # a buffer this pass made: accumulate in place
                 else:
                     old = grads[k] = old + c
                     if not create_graph and type(old) is np.ndarray:
@@ -167,9 +168,9 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 rec[INPUTS] = rec[VALS] = rec[ANS] = None
         for k, p in leaves.items():
             if wanted is None:
-                result[k] = (p, grads[k])
+                result[k] = (p, grads[k], k in owned)
             elif k in wanted:
-                result[k] = (wanted[k], grads[k])
+                result[k] = (wanted[k], grads[k], k in owned)
     finally:
         STATE.grad_enabled = saved_mode
     return result
@@ -211,11 +212,12 @@ def backward(output: Tensor, gradient: Any = None, retain_graph: bool = False) -
         )
     seed = _seed(output, gradient, "backward")
     if output._rec is None:  # a leaf: d(output)/d(output)
-        found = {_key(output): (output, seed)}
+        found = {_key(output): (output, seed, False)}
     else:
         found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
-    for t, g in found.values():
-        g = np.array(g, dtype=t.dtype)  # own, writable, contiguous
+    for t, g, owned in found.values():
+        if not owned or g.dtype != t.dtype:
+            g = np.array(g, dtype=t.dtype)  # own, writable, contiguous
         t.grad = g if t.grad is None else t.grad + g
 
 
@@ -249,7 +251,7 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
     found = {}
     if isinstance(output, Tensor) and output.requires_grad:
         if output._rec is None:
-            found = {_key(output): (output, seed)}
+            found = {_key(output): (output, seed, False)}
         else:
             found = run_backward(output, seed, inputs, create_graph, retain_graph)
     out = []
