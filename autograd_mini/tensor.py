@@ -291,7 +291,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             if vals is None:
                 return fun(*args, **kwargs)
         try:
-            out = fun(*vals, **kwargs)
+            out = fun(*vals, **kwargs) if kwargs else fun(*vals)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(op, vals, kwargs, e) from e
         if type(out) is not _ndarray or out.dtype is not _F64:
