@@ -1,0 +1,574 @@
+"""Engine overhead benchmark: autograd_mini against hand-written numpy forward + BPTT.
+
+What is measured
+----------------
+Two recurrent workloads are built twice, in the same process, computing exactly the same
+math with the same numpy kernels in the same order:
+
+* with the engine: the model is written with ``autograd_mini`` primitives on
+  ``am.Parameter`` weights, and ``loss.backward()`` fills ``.grad``;
+* by hand: a numpy forward that mirrors the engine's ops one for one, and a hand-written
+  backpropagation-through-time that returns the gradients.
+
+Workloads (float64, fixed seeds):
+
+(a) ``elman`` -- logistic Elman RNN: 2 inputs, 16 hidden, 1 output per step, batch 32,
+    8 steps, initial hidden state fixed at 0.5 (a constant)::
+
+        h_t = sigmoid(x_t @ W_xh + h_{t-1} @ W_hh + b_h)
+        y_t = sigmoid(h_t @ W_hy + b_y)
+        loss = sum_t sum_batch (y_t - target_t)^2
+
+(b) ``lstm`` -- one LSTM cell unrolled 100 steps, input 8, hidden 128, batch 32, zero
+    initial state. The four gates come from ONE pre-activation of width 4*hidden, split by
+    slicing in the order input, forget, candidate, output::
+
+        W = concat([W_x; W_h], axis 0)                      (once per forward)
+        z = concat([x_t, h_{t-1}], axis 1) @ W + b          (gates="concat", the default)
+        z = x_t @ W_x + h_{t-1} @ W_h + b                   (gates="split")
+        i, f, o = sigmoid(z[:, slices]),  g = tanh(z[:, slice])
+        c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+        loss = sum(h_T ** 2)
+
+    The parameters are W_x (8, 512), W_h (128, 512), b (512,) either way. When this file was
+    written "concat" was the faster formulation for the engine (~78 vs ~84 ms) and level for
+    the reference (~52 ms both), so it is the default; ``--lstm-gates split`` times the other.
+
+Both sigmoids use the engine's overflow-free formula
+``where(x >= 0, 1, e) / (1 + e)`` with ``e = exp(-|x|)``.
+
+For each workload the script
+
+1. checks that the engine's gradient of every parameter agrees with the hand-written BPTT
+   (``np.allclose``, rtol 1e-9, float64) and the losses agree, and aborts with exit code 1
+   if not -- a timing of a wrong gradient is worthless;
+2. counts the ops the engine records for one forward (``am.Tape()``);
+3. times forward + backward of each side: warm-up, then ``--repeat`` samples per side, the
+   two sides interleaved (alternating which goes first), each sample the mean over enough
+   calls to last ~0.2 s; the figure is the best (minimum) sample, as ``timeit`` recommends,
+   with the median printed beside it. The garbage collector stays on (it is part of what
+   an engine that allocates many small objects costs);
+4. prints engine time, reference time, ratio engine/reference, the recorded op count and the
+   engine overhead per recorded op, (engine - reference) / n_ops in microseconds, with
+   PASS/MISS against the targets: ratio <= 2.5 on (a), <= 1.3 on (b), overhead <= 3 us/op.
+
+A MISS is a measurement, not a failure: the exit code is 0 unless the gradients disagree.
+The script sets no thread environment variables; it prints the ones it sees, and the BLAS
+numpy was built with.
+
+Run::
+
+    python benchmarks/bench_engine.py               # full run (~30 s)
+    python benchmarks/bench_engine.py --quick       # smoke run: 2 short samples per side
+    python benchmarks/bench_engine.py --repeat 15   # more samples
+    python benchmarks/bench_engine.py --profile     # + cProfile of the engine side of (a)
+
+Importable pieces (tests check gradient agreement with them)::
+
+    elman_params(seed), elman_data(seed)          -> dict of numpy params, (xs, ys)
+    elman_engine(params, xs, ys)                  -> loss Tensor   (params: am.Parameter)
+    elman_numpy(params, xs, ys)                   -> (loss, grads) (params: numpy arrays)
+    lstm_params(seed), lstm_data(seed)            -> dict, (xs,)
+    lstm_engine(params, xs, gates="concat")       -> loss Tensor
+    lstm_numpy(params, xs, gates="concat")        -> (loss, grads)
+    engine_loss_and_grads(builder, params, *data) -> (loss, grads) through the engine
+    check_gradients(name, builder, reference, params, data) -> max scaled error; raises
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+import autograd_mini as am
+
+RTOL = 1e-9
+ATOL = 1e-12  # scaled by the largest reference gradient of the parameter
+
+# --- shared math ------------------------------------------------------------------------------
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Overflow-free logistic function, the same formula as ``am.sigmoid``."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+# --- (a) Elman RNN ----------------------------------------------------------------------------
+
+ELMAN_INPUTS, ELMAN_HIDDEN, ELMAN_OUTPUTS = 2, 16, 1
+ELMAN_BATCH, ELMAN_STEPS = 32, 8
+ELMAN_H0 = 0.5
+ELMAN_PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
+
+
+def elman_params(seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights of the Elman net as numpy arrays (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    n_in, n_h, n_out = ELMAN_INPUTS, ELMAN_HIDDEN, ELMAN_OUTPUTS
+    return {
+        "W_xh": rng.normal(0.0, 1.0, (n_in, n_h)),
+        "W_hh": rng.normal(0.0, 1.0 / np.sqrt(n_h), (n_h, n_h)),
+        "b_h": rng.normal(0.0, 0.1, (n_h,)),
+        "W_hy": rng.normal(0.0, 1.0 / np.sqrt(n_h), (n_h, n_out)),
+        "b_y": rng.normal(0.0, 0.1, (n_out,)),
+    }
+
+
+def elman_data(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``xs`` (steps, batch, 2) and targets ``ys`` (steps, batch, 1) in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(0.0, 1.0, (ELMAN_STEPS, ELMAN_BATCH, ELMAN_INPUTS))
+    ys = rng.uniform(0.0, 1.0, (ELMAN_STEPS, ELMAN_BATCH, ELMAN_OUTPUTS))
+    return xs, ys
+
+
+def elman_engine(params: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray) -> am.Tensor:
+    """The Elman net's loss built from engine primitives; ``params`` are ``am.Parameter``."""
+    W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ELMAN_PARAMS)
+    h: Any = np.full((xs.shape[1], np.shape(W_hh)[0]), ELMAN_H0)  # constant initial state
+    loss = None
+    for t in range(xs.shape[0]):
+        h = am.sigmoid(am.matmul(xs[t], W_xh) + am.matmul(h, W_hh) + b_h)
+        y = am.sigmoid(am.matmul(h, W_hy) + b_y)
+        d = y - ys[t]
+        term = am.sum(d * d)
+        loss = term if loss is None else loss + term
+    return loss
+
+
+def elman_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, ys: np.ndarray
+                ) -> tuple[float, dict[str, np.ndarray]]:
+    """Hand-written forward + BPTT of :func:`elman_engine`: ``(loss, {name: gradient})``."""
+    W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ELMAN_PARAMS)
+    steps = xs.shape[0]
+    h = np.full((xs.shape[1], W_hh.shape[0]), ELMAN_H0)
+    hs = [h]
+    outs = []
+    diffs = []
+    loss = 0.0
+    for t in range(steps):
+        h = sigmoid(xs[t] @ W_xh + h @ W_hh + b_h)
+        y = sigmoid(h @ W_hy + b_y)
+        d = y - ys[t]
+        loss += np.sum(d * d)
+        hs.append(h)
+        outs.append(y)
+        diffs.append(d)
+
+    dW_xh = np.zeros_like(W_xh)
+    dW_hh = np.zeros_like(W_hh)
+    db_h = np.zeros_like(b_h)
+    dW_hy = np.zeros_like(W_hy)
+    db_y = np.zeros_like(b_y)
+    W_hh_T = W_hh.T
+    W_hy_T = W_hy.T
+    dh_next = None
+    for t in range(steps - 1, -1, -1):
+        h, h_prev, y = hs[t + 1], hs[t], outs[t]
+        dz = 2.0 * diffs[t] * y * (1.0 - y)
+        dW_hy += h.T @ dz
+        db_y += dz.sum(axis=0)
+        dh = dz @ W_hy_T
+        if dh_next is not None:
+            dh += dh_next
+        da = dh * h * (1.0 - h)
+        dW_xh += xs[t].T @ da
+        dW_hh += h_prev.T @ da
+        db_h += da.sum(axis=0)
+        if t > 0:  # the initial state is a constant: no gradient needed for it
+            dh_next = da @ W_hh_T
+    grads = {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h, "W_hy": dW_hy, "b_y": db_y}
+    return float(loss), grads
+
+
+# --- (b) LSTM ---------------------------------------------------------------------------------
+
+LSTM_INPUTS, LSTM_HIDDEN = 8, 128
+LSTM_BATCH, LSTM_STEPS = 32, 100
+LSTM_PARAMS = ("W_x", "W_h", "b")
+LSTM_GATES = ("split", "concat")
+LSTM_DEFAULT_GATES = "concat"
+
+
+def lstm_params(seed: int = 2) -> dict[str, np.ndarray]:
+    """LSTM weights as numpy arrays: W_x (8, 512), W_h (128, 512), b (512,); forget bias 1."""
+    rng = np.random.default_rng(seed)
+    n_in, n_h = LSTM_INPUTS, LSTM_HIDDEN
+    scale = 1.0 / np.sqrt(n_h)
+    b = rng.uniform(-scale, scale, (4 * n_h,))
+    b[n_h:2 * n_h] += 1.0
+    return {
+        "W_x": rng.uniform(-scale, scale, (n_in, 4 * n_h)),
+        "W_h": rng.uniform(-scale, scale, (n_h, 4 * n_h)),
+        "b": b,
+    }
+
+
+def lstm_data(seed: int = 3) -> tuple[np.ndarray]:
+    """Inputs ``xs`` (steps, batch, 8), as a 1-tuple so ``*data`` works like elman's."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0.0, 1.0, (LSTM_STEPS, LSTM_BATCH, LSTM_INPUTS)),)
+
+
+def _check_gates(gates: str) -> None:
+    if gates not in LSTM_GATES:
+        raise ValueError(f"gates must be one of {LSTM_GATES}, got {gates!r}")
+
+
+def lstm_engine(params: Mapping[str, Any], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES) -> am.Tensor:
+    """The LSTM's loss, sum(h_T ** 2), built from engine primitives."""
+    _check_gates(gates)
+    W_x, W_h, b = (params[k] for k in LSTM_PARAMS)
+    n_h = np.shape(W_h)[0]
+    s_i, s_f, s_g, s_o = ((slice(None), slice(k * n_h, (k + 1) * n_h)) for k in range(4))
+    h: Any = np.zeros((xs.shape[1], n_h))
+    c: Any = np.zeros((xs.shape[1], n_h))
+    if gates == "concat":
+        W = am.concatenate([W_x, W_h], axis=0)
+    for t in range(xs.shape[0]):
+        if gates == "concat":
+            z = am.matmul(am.concatenate([xs[t], h], axis=1), W) + b
+        else:
+            z = am.matmul(xs[t], W_x) + am.matmul(h, W_h) + b
+        i = am.sigmoid(z[s_i])
+        f = am.sigmoid(z[s_f])
+        g = am.tanh(z[s_g])
+        o = am.sigmoid(z[s_o])
+        c = f * c + i * g
+        h = o * am.tanh(c)
+    return am.sum(h * h)
+
+
+def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES
+               ) -> tuple[float, dict[str, np.ndarray]]:
+    """Hand-written forward + BPTT of :func:`lstm_engine`: ``(loss, {name: gradient})``."""
+    _check_gates(gates)
+    W_x, W_h, b = (params[k] for k in LSTM_PARAMS)
+    steps, batch, n_in = xs.shape
+    n_h = W_h.shape[0]
+    s_i, s_f, s_g, s_o = (slice(k * n_h, (k + 1) * n_h) for k in range(4))
+    concat = gates == "concat"
+    W = np.concatenate([W_x, W_h], axis=0) if concat else None
+    h = np.zeros((batch, n_h))
+    c = np.zeros((batch, n_h))
+    tape = []
+    for t in range(steps):
+        if concat:
+            xh = np.concatenate([xs[t], h], axis=1)
+            z = xh @ W + b
+        else:
+            xh = None
+            z = xs[t] @ W_x + h @ W_h + b
+        i = sigmoid(z[:, s_i])
+        f = sigmoid(z[:, s_f])
+        g = np.tanh(z[:, s_g])
+        o = sigmoid(z[:, s_o])
+        c_prev, h_prev = c, h
+        c = f * c + i * g
+        tc = np.tanh(c)
+        h = o * tc
+        tape.append((xh, h_prev, c_prev, i, f, g, o, tc))
+    loss = np.sum(h * h)
+
+    dW = np.zeros_like(W) if concat else None
+    dW_x = np.zeros_like(W_x)
+    dW_h = np.zeros_like(W_h)
+    db = np.zeros_like(b)
+    W_T = W.T if concat else W_h.T
+    dz = np.empty((batch, 4 * n_h))
+    dh = 2.0 * h
+    dc = None
+    for t in range(steps - 1, -1, -1):
+        xh, h_prev, c_prev, i, f, g, o, tc = tape[t]
+        do = dh * tc
+        dct = dh * o * (1.0 - tc * tc)
+        dc = dct if dc is None else dc + dct
+        dz[:, s_i] = dc * g * i * (1.0 - i)
+        dz[:, s_f] = dc * c_prev * f * (1.0 - f)
+        dz[:, s_g] = dc * i * (1.0 - g * g)
+        dz[:, s_o] = do * o * (1.0 - o)
+        db += dz.sum(axis=0)
+        if concat:
+            dW += xh.T @ dz
+        else:
+            dW_x += xs[t].T @ dz
+            dW_h += h_prev.T @ dz
+        if t > 0:  # the initial state is a constant: no gradient needed for it
+            dh = dz @ W_T
+            if concat:
+                dh = dh[:, n_in:]
+            dc = dc * f
+    if concat:
+        dW_x, dW_h = dW[:n_in], dW[n_in:]
+    return float(loss), {"W_x": dW_x, "W_h": dW_h, "b": db}
+
+
+# --- checking and timing ----------------------------------------------------------------------
+
+
+def to_parameters(params: Mapping[str, np.ndarray]) -> dict[str, am.Parameter]:
+    return {k: am.Parameter(v, name=k) for k, v in params.items()}
+
+
+def engine_loss_and_grads(builder: Callable[..., am.Tensor], params: Mapping[str, np.ndarray],
+                          *data: Any, **kwargs: Any) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss and gradients of ``builder`` computed by the engine, in the reference's format."""
+    ps = to_parameters(params)
+    loss = builder(ps, *data, **kwargs)
+    loss.backward()
+    grads = {}
+    for k, p in ps.items():
+        grads[k] = np.zeros_like(p.value) if p.grad is None else np.asarray(p.grad)
+    return float(np.asarray(loss.value).reshape(())), grads
+
+
+def check_gradients(name: str, builder: Callable, reference: Callable, params: Mapping[str, np.ndarray],
+                    data: tuple, rtol: float = RTOL, atol: float = ATOL, **kwargs: Any) -> float:
+    """Assert that engine and hand-written gradients (and losses) agree; return the worst error.
+
+    The error of a parameter is ``max |engine - ref| / (atol * max|ref| + rtol * |ref|)``
+    (<= 1 passes, like ``np.allclose`` with atol scaled to the gradient's magnitude).
+    """
+    e_loss, e_grads = engine_loss_and_grads(builder, params, *data, **kwargs)
+    r_loss, r_grads = reference(params, *data, **kwargs)
+    problems = []
+    if not np.isclose(e_loss, r_loss, rtol=rtol, atol=0.0):
+        problems.append(f"loss: engine {e_loss!r} vs reference {r_loss!r}")
+    worst = 0.0
+    for k in params:
+        e, r = e_grads[k], r_grads[k]
+        if e.shape != r.shape:
+            problems.append(f"{k}: shape {e.shape} from the engine, {r.shape} by hand")
+            continue
+        scale = float(np.max(np.abs(r))) if r.size else 0.0
+        tol = atol * max(scale, 1e-300) + rtol * np.abs(r)
+        err = float(np.max(np.abs(e - r) / tol)) if r.size else 0.0
+        worst = max(worst, err)
+        if not np.all(np.isfinite(e)) or err > 1.0:
+            diff = float(np.max(np.abs(e - r)))
+            problems.append(f"{k}: max |engine - reference| = {diff:.3e} (max |reference| = {scale:.3e}), "
+                            f"{err:.3g}x the tolerance")
+    if problems:
+        raise AssertionError(f"{name}: the engine's gradients disagree with hand-written BPTT:\n  "
+                             + "\n  ".join(problems))
+    return worst
+
+
+def count_ops(builder: Callable, params: Mapping[str, np.ndarray], data: tuple, **kwargs: Any) -> int:
+    """Number of nodes the engine records for one forward."""
+    ps = to_parameters(params)
+    with am.Tape() as tape:
+        builder(ps, *data, **kwargs)
+    return len(tape.nodes)
+
+
+def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
+    """Calls per sample so that one sample lasts at least ``min_time`` (like timeit.autorange)."""
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        if time.perf_counter() - t0 >= min_time or number >= 1 << 20:
+            return number
+        number *= 2
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: float,
+                     warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function, ``repeat`` samples each, the functions interleaved."""
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    numbers = {name: _calibrate(fns[name], min_time) for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeat):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            fn, number = fns[name], numbers[name]
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / number)
+    return samples
+
+
+def engine_step(builder: Callable, params: Mapping[str, np.ndarray], data: tuple,
+                **kwargs: Any) -> Callable[[], None]:
+    """A closure doing one engine forward + backward (grads cleared first, as a training step)."""
+    ps = to_parameters(params)
+    plist = list(ps.values())
+
+    def step() -> None:
+        for p in plist:
+            p.grad = None
+        builder(ps, *data, **kwargs).backward()
+
+    return step
+
+
+def reference_step(reference: Callable, params: Mapping[str, np.ndarray], data: tuple,
+                   **kwargs: Any) -> Callable[[], None]:
+    def step() -> None:
+        reference(params, *data, **kwargs)
+
+    return step
+
+
+# --- reporting --------------------------------------------------------------------------------
+
+OVERHEAD_TARGET_US = 3.0
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds >= 1.0:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _git_state() -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "autograd_mini"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not rev:
+        return "unknown"
+    return rev + (" + uncommitted changes in autograd_mini/" if dirty else "")
+
+
+def _blas_line() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")  # numpy >= 1.25; cheap, no printing
+        blas = cfg["Build Dependencies"]["blas"]
+        line = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+        extra = blas.get("openblas configuration")
+        return f"{line} ({extra})" if extra else line
+    except Exception:  # older numpy or an unexpected layout: not worth failing over
+        return "unknown"
+
+
+def print_header() -> None:
+    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+           if k in os.environ}
+    print("autograd_mini engine benchmark")
+    print(f"  date         {now}")
+    print(f"  numpy        {np.__version__}   python {platform.python_version()}   "
+          f"{platform.machine()}, {os.cpu_count()} cpus")
+    print(f"  BLAS         {_blas_line()}")
+    print(f"  thread env   {env if env else 'none set'}")
+    print(f"  engine       autograd_mini {am.__version__}, git {_git_state()}")
+
+
+WORKLOADS = {
+    "elman": dict(
+        title="(a) Elman RNN, sigmoid: 2 in, 16 hidden, 1 out, batch 32, 8 steps, h0 = 0.5",
+        builder=elman_engine, reference=elman_numpy, params=elman_params, data=elman_data,
+        ratio_target=2.5),
+    "lstm": dict(
+        title="(b) LSTM cell: 8 in, 128 hidden, batch 32, 100 steps, loss = sum(h_T^2)",
+        builder=lstm_engine, reference=lstm_numpy, params=lstm_params, data=lstm_data,
+        ratio_target=1.3),
+}
+
+
+def run_workload(name: str, repeat: int, min_time: float, lstm_gates: str) -> dict[str, Any]:
+    w = WORKLOADS[name]
+    kwargs = {"gates": lstm_gates} if name == "lstm" else {}
+    title = w["title"] + (f", gates={lstm_gates}" if kwargs else "")
+    params, data = w["params"](), w["data"]()
+    print(f"\n{title}")
+    try:
+        worst = check_gradients(name, w["builder"], w["reference"], params, data, **kwargs)
+    except AssertionError as e:
+        print(f"\nFATAL: {e}", file=sys.stderr)
+        print("FATAL: gradient check failed; no timings taken.", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"  gradients  agree with hand-written BPTT for {', '.join(params)} "
+          f"(worst {worst:.2g} of the tolerance rtol={RTOL:g})")
+    n_ops = count_ops(w["builder"], params, data, **kwargs)
+    samples = time_interleaved({
+        "engine": engine_step(w["builder"], params, data, **kwargs),
+        "reference": reference_step(w["reference"], params, data, **kwargs),
+    }, repeat=repeat, min_time=min_time)
+    eng, ref = min(samples["engine"]), min(samples["reference"])
+    ratio = eng / ref
+    overhead_us = (eng - ref) / n_ops * 1e6
+    print(f"  engine     {_fmt_time(eng):>10}   (median {_fmt_time(statistics.median(samples['engine']))}, "
+          f"{len(samples['engine'])} samples)")
+    print(f"  reference  {_fmt_time(ref):>10}   (median {_fmt_time(statistics.median(samples['reference']))})")
+    print(f"  ratio      {ratio:10.2f}   target <= {w['ratio_target']:g}   {_verdict(ratio <= w['ratio_target'])}")
+    print(f"  ops        {n_ops:10d}   recorded in one forward")
+    print(f"  overhead   {overhead_us:7.2f} us/op   target <= {OVERHEAD_TARGET_US:g}   "
+          f"{_verdict(overhead_us <= OVERHEAD_TARGET_US)}")
+    return {"engine": eng, "reference": ref, "ratio": ratio, "n_ops": n_ops, "overhead_us": overhead_us}
+
+
+def profile_engine(name: str, calls: int, lstm_gates: str, top: int = 10) -> None:
+    """cProfile the engine side of a workload (forward + backward), top functions by tottime."""
+    import cProfile
+    import pstats
+
+    w = WORKLOADS[name]
+    kwargs = {"gates": lstm_gates} if name == "lstm" else {}
+    step = engine_step(w["builder"], w["params"](), w["data"](), **kwargs)
+    step()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(calls):
+        step()
+    prof.disable()
+    print(f"\ncProfile of the engine side of {name}: {calls} forward+backward calls, top {top} by tottime")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timing samples per side (default 7, 2 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: few, short samples (figures are rough)")
+    parser.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    parser.add_argument("--lstm-gates", choices=LSTM_GATES, default=LSTM_DEFAULT_GATES,
+                        help="gate formulation of workload (b), the same in both implementations")
+    parser.add_argument("--profile", nargs="?", const="elman", choices=list(WORKLOADS), default=None,
+                        help="also cProfile the engine side of a workload (default elman)")
+    args = parser.parse_args(argv)
+    repeat = args.repeat if args.repeat is not None else (2 if args.quick else 7)
+    if repeat < 1:
+        parser.error("--repeat must be at least 1")
+    min_time = 0.005 if args.quick else 0.2
+
+    print_header()
+    print(f"  timing       best of {repeat} interleaved samples per side, each >= {min_time:g} s"
+          f"{' (--quick)' if args.quick else ''}; gc on")
+    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    for name in names:
+        run_workload(name, repeat, min_time, args.lstm_gates)
+    if args.profile:
+        profile_engine(args.profile, calls=20 if args.quick else 300, lstm_gates=args.lstm_gates)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
