@@ -136,8 +136,11 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
     steps = G.graph.get("steps", [])
     shared = set(G.graph.get("shared", [])) if not rolled else set()
     ids = {n: f"n{i}" for i, n in enumerate(G.nodes)}
+    # Time runs left to right: the recurrent edges are ordinary layout constraints, so step t+1
+    # always lands right of step t (with rankdir=BT and flat ordering edges Graphviz reorders the
+    # step clusters freely). Inside a step the data flows left to right as well.
     out = ["digraph unrolled {",
-           f"  graph [rankdir=BT, newrank=true, compound=true, nodesep=0.2, ranksep=0.3, fontname=Helvetica, "
+           f"  graph [rankdir=LR, newrank=true, compound=true, nodesep=0.15, ranksep=0.3, fontname=Helvetica, "
            f"fontsize=12, labelloc=t, label={quote(caption)}];",
            '  node [fontname=Helvetica, fontsize=9, shape=box, style="rounded,filled", fillcolor="#f5f5f5", '
            "height=0.25, margin=\"0.06,0.03\"];",
@@ -151,11 +154,8 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
     for s in steps:
         out.append(f"  subgraph cluster_step{s} {{")
         out.append(f"    label={quote(f'step {s}')}; style=rounded; color=\"#b0b0b0\"; fontsize=10;")
-        out.append(f"    anchor{s} [shape=point, style=invis, width=0.01];")
         for n in by_step.get(s, []):
             out.append(f"    {ids[n]} [{_node_attrs(G.nodes[n])}];")
-            if not any(G.nodes[p].get("step") == s for p in G.predecessors(n)):
-                out.append(f"    anchor{s} -> {ids[n]} [style=invis];")
         for w in shared:  # the step's stub of each shared weight it uses
             users = [v for v in G.successors(w) if G.nodes[v].get("step") == s]
             if users:
@@ -168,9 +168,16 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
                     e = scale.encode(G.edges[w, v].get("grad_norm"), labels)
                     out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(e)}];")
         out.append("  }")
-    if len(steps) > 1:
-        out.append("  { rank=same; " + " ".join(f"anchor{s};" for s in steps) + " }")
-        out.append("  " + " -> ".join(f"anchor{s}" for s in steps) + " [style=invis, weight=10];")
+    # An invisible barrier between consecutive steps: everything of step t lies left of it and
+    # everything of step t+1 right of it, so the steps form one straight row, not a staircase.
+    for a, b in zip(steps, steps[1:]):
+        out.append(f"  barrier{a} [shape=point, style=invis, width=0.01, group=spine];")
+        for n in by_step.get(a, []):
+            if not any(G.nodes[v].get("step") == a for v in G.successors(n)):
+                out.append(f"  {ids[n]} -> barrier{a} [style=invis];")
+        for n in by_step.get(b, []):
+            if not any(G.nodes[p].get("step") == b for p in G.predecessors(n)):
+                out.append(f"  barrier{a} -> {ids[n]} [style=invis];")
     for n in by_step.get(None, []):
         out.append(f"  {ids[n]} [{_node_attrs(G.nodes[n])}];")
     if shared:
@@ -182,18 +189,17 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
             g = d.get("grad_norm")
             total = "no gradient" if g is None else f"|grad| = {g:.2e}"
             text = f"{d['label']} {d.get('shape', '')}\nused by {n_steps} steps\n{total}\n= sum of the per-step shares"
-            out.append(f"    {ids[w]} [label={quote(text)}, shape=box, style=\"filled\", fillcolor=\"#dbe9f6\"];")
+            fill = "#dbe9f6" if d["kind"] == "param" else "#f5f5f5"
+            out.append(f"    {ids[w]} [label={quote(text)}, shape=box, style=\"filled\", fillcolor=\"{fill}\"];")
         out.append("  }")
     for u, v, d in G.edges(data=True):
         if u in shared:
             continue
         e = scale.encode(d.get("grad_norm"), labels)
-        su, sv = G.nodes[u].get("step"), G.nodes[v].get("step")
         if rolled and d.get("recurrent"):
-            e["constraint"] = "false"
-            e["dir"] = "forward"
-        elif su is not None and sv is not None and su != sv:
-            e["constraint"] = "false"  # the recurrent edge: horizontal, between clusters
+            e["constraint"] = "false"  # the loop back to the same step
+        elif G.nodes[u].get("step") is not None and G.nodes[u].get("step") != G.nodes[v].get("step"):
+            e["weight"] = "5"  # the recurrent edges: kept short and straight between the steps
         out.append(f"  {ids[u]} -> {ids[v]} [{_edge_attrs(e)}];")
     out.append("  " + scale.legend())
     out.append("}")

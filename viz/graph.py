@@ -111,8 +111,10 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
     for u, v, d in G.edges(data=True):
         d.setdefault("grad_norm", None)
     G.graph["steps"] = sorted({d["step"] for _, d in G.nodes(data=True) if d.get("step") is not None})
-    G.graph["shared"] = [n for n, d in G.nodes(data=True)
-                         if d["kind"] in ("param", "tensor") and len({G.edges[n, v]["step"] for v in G.successors(n)}) > 1]
+    # Used by several steps: a weight, or a value computed once outside the steps (an HMM's
+    # log transition matrix); the drawing gives these per-step stubs.
+    G.graph["shared"] = [n for n, d in G.nodes(data=True) if d.get("step") is None
+                         and len({G.edges[n, v]["step"] for v in G.successors(n)} - {None}) > 1]
     return G
 
 
