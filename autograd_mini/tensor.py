@@ -186,6 +186,7 @@ def _raw(x: Any) -> Any:
 
 
 _Tensor_new = object.__new__
+_NO_KWARGS: dict = {}  # shared by every record without keyword arguments (one dict fewer per op)
 _ndarray = np.ndarray
 _F64 = np.dtype(np.float64)
 
@@ -318,7 +319,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             else:
                 vals = _as_shapes(vals, keep)
         shape = out.shape
-        t._rec = rec = [op, inputs, vals, kwargs, parents, state.scope, next(state.counter),
+        t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(state.counter),
                         out if op.saves_ans else shape, shape, None, None]
         if state.tapes:
             _record_on_tapes(t, rec, args)
