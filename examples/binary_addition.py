@@ -8,6 +8,9 @@ small finite-state automaton (carry or no carry), not a lookup table. A feed-for
 fixed window of delay taps, trained on the same sums, fails when a carry must travel further
 than its window.
 
+It also draws the net unrolled for one 6-bit sum, with the gradient magnitude backpropagation
+sends along every edge, and the automaton its hidden units learned.
+
     python examples/binary_addition.py [--steps 3000] [--seed 0] [--window 4] [--out out/]
 """
 from __future__ import annotations
@@ -73,6 +76,19 @@ def carry_table(ff: models.FeedForward, rnn: models.ElmanRNN, bits: int = 12) ->
     return rows
 
 
+def draw_unrolled(net: models.ElmanRNN, bits: int = 6, seed: int = 0):
+    """The trained net unrolled over one ``bits``-bit sum, gradient magnitude on every edge."""
+    import viz
+
+    batch = BinaryAddition(bits=bits, delay=net.delay).sample(seed, 1)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    a, b = (int("".join(str(int(v)) for v in batch.x[:bits, 0, i][::-1]), 2) for i in (0, 1))
+    return viz.draw(tape, title=f"the 2-3-1 net adding {a} + {b} ({bits} bits), unrolled over "
+                               f"{batch.steps} steps; loss {loss.item():.2e}")
+
+
 def _addends(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return x[:bits, :, 0].T.astype(int), x[:bits, :, 1].T.astype(int)
 
@@ -113,6 +129,15 @@ def main(argv: list[str] | None = None) -> dict:
         w.writerows(carries)
     written.append(args.out / "binary_addition_carries.csv")
     written.append(rnn.save(args.out / "binary_addition_rnn.npz"))
+    written.append(draw_unrolled(rnn, seed=args.seed).save(args.out / "binary_addition_unrolled.svg"))
+    try:
+        from viz.automaton import automaton_diagram
+
+        auto = automaton_diagram(rnn, BinaryAddition(bits=16, delay=rnn.delay).sample(args.seed, 200),
+                                 title="the automaton the hidden units learned")
+        written.append(auto.save(args.out / "binary_addition_automaton.svg"))
+    except ValueError as e:  # an undertrained net has no clean automaton: say so, draw nothing
+        print(f"no automaton drawn: {e}")
     summary = {"accuracy": table, "carries": carries, "weights": {k: v.tolist() for k, v in rnn.state_dict().items()}}
     (args.out / "binary_addition.json").write_text(json.dumps(summary, indent=2))
     written.append(args.out / "binary_addition.json")

@@ -6,7 +6,10 @@ gradient reaching the hidden state is multiplied at every step by the recurrent 
 the units' slopes): with small weights it shrinks geometrically, with large ones it grows. The
 LSTM's cell passes it back through its keep gate, multiplied by about 1.
 
-    python examples/vanishing_gradients.py [--steps 30] [--hidden 8] [--out out/]
+It writes the gradient-flow chart (gradient norm against time step, log scale) and the three nets
+unrolled over a short sequence, drawn on one shared magnitude scale so they can be compared.
+
+    python examples/vanishing_gradients.py [--steps 30] [--hidden 8] [--draw-steps 6] [--out out/]
 """
 from __future__ import annotations
 
@@ -36,10 +39,27 @@ def run(steps: int = 30, hidden: int = 8, seed: int = 0) -> dict[str, np.ndarray
     return {name: models.gradient_flow(net, x) for name, net in nets(hidden, seed).items()}
 
 
+def draw_all(steps: int, hidden: int, seed: int) -> dict[str, "viz.Diagram"]:
+    """Each net unrolled over ``steps`` steps, on one shared gradient-magnitude scale."""
+    import autograd_mini as am
+    import viz
+
+    graphs = {}
+    for name, net in nets(hidden, seed).items():
+        with am.Tape(keep_grads=True) as tape:
+            loss = am.sum(net(np.zeros((steps, 1, 1)))[-1])
+        loss.backward()
+        graphs[name] = viz.to_networkx(tape)
+    scale = viz.MagnitudeScale.from_graphs(*graphs.values())
+    return {name: viz.draw(G, scale=scale, title=f"{name}: error at the last step", detail="ops")
+            for name, G in graphs.items()}
+
+
 def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30, help="sequence length (default 30)")
     ap.add_argument("--hidden", type=int, default=8, help="hidden units (default 8)")
+    ap.add_argument("--draw-steps", type=int, default=6, help="steps in the unrolled diagrams (default 6)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
     args = ap.parse_args(argv)
@@ -58,7 +78,14 @@ def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
         w.writerow(["step"] + list(flows))
         for t in range(args.steps):
             w.writerow([t] + [f"{flows[name][t]:.6e}" for name in flows])
-    print(f"wrote {path}")
+    written = [path]
+    from viz.charts import gradient_flow_chart, save_chart
+
+    written.append(save_chart(gradient_flow_chart(flows), args.out / "vanishing_gradients_chart.svg"))
+    for i, (name, diagram) in enumerate(draw_all(args.draw_steps, args.hidden, args.seed).items()):
+        written.append(diagram.save(args.out / f"vanishing_gradients_{('small', 'large', 'lstm')[i]}.svg"))
+    for p in written:
+        print(f"wrote {p}")
     return flows
 
 

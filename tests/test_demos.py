@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import re
 import runpy
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,10 @@ def _example(name: str) -> dict:
 
 def test_lecture_net_learns_addition_and_adds_longer_numbers_a_window_net_cannot(tmp_path):
     summary = _example("binary_addition")["main"](["--no-progress", "--out", str(tmp_path)])
+    svg = (tmp_path / "binary_addition_unrolled.svg").read_text()
+    ET.fromstring(svg)
+    assert len(set(re.findall(r"<title>cluster_step(\d+)</title>", svg))) == 6 + 1 + 2  # bits, carry, delay
+    ET.fromstring((tmp_path / "binary_addition_automaton.svg").read_text())
     rnn = {r["bits"]: r["sums_correct"] for r in summary["accuracy"] if r["model"] == "RNN 2-3-1"}
     assert rnn == {8: 1.0, 16: 1.0, 32: 1.0, 64: 1.0}  # 32 and 64 bits never seen in training
     for row in summary["carries"]:
@@ -47,6 +53,13 @@ def test_vanishing_gradients_example_shows_the_three_regimes(tmp_path):
     with open(tmp_path / "vanishing_gradients.csv") as fh:
         rows = list(csv.reader(fh))
     assert len(rows) == 31 and len(rows[0]) == 4
+    chart = ET.fromstring((tmp_path / "vanishing_gradients_chart.svg").read_text())
+    assert len(chart.findall(".//{http://www.w3.org/2000/svg}polyline")) >= 3
+    sources = [(tmp_path / f"vanishing_gradients_{k}.svg").read_text() for k in ("small", "large", "lstm")]
+    for svg in sources:
+        assert len(set(re.findall(r"<title>cluster_step(\d+)</title>", svg))) == 6
+    legends = [re.findall(r">(\d\.\de[-+]\d\d)<", svg)[:2] for svg in sources]
+    assert legends[0] == legends[1] == legends[2]  # one shared magnitude scale
 
 
 @pytest.mark.parametrize("name, argv, files", [

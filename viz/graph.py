@@ -87,7 +87,7 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
                 src = f"c{node.index}_{i}"
                 arr = np.asarray(x) if not isinstance(x, (list, tuple, slice)) else None
                 numeric = arr is not None and arr.dtype.kind in "biuf"
-                label = (f"{float(arr):.3g}" if numeric and arr.size == 1 else
+                label = (f"{float(arr.reshape(())):.3g}" if numeric and arr.size == 1 else
                          f"input {tuple(arr.shape)}" if numeric else str(x))
                 G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)) if numeric else "",
                            scope=format_scope(node.scope), module=node.scope[0].name if node.scope else "",
