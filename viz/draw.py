@@ -136,11 +136,11 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
     steps = G.graph.get("steps", [])
     shared = set(G.graph.get("shared", [])) if not rolled else set()
     ids = {n: f"n{i}" for i, n in enumerate(G.nodes)}
-    # Time runs left to right: the recurrent edges are ordinary layout constraints, so step t+1
-    # always lands right of step t (with rankdir=BT and flat ordering edges Graphviz reorders the
-    # step clusters freely). Inside a step the data flows left to right as well.
+    # Data flows bottom to top (inputs below, outputs and loss above); time runs left to right,
+    # kept in order by the ruler below. The recurrent edges do not constrain the layout, so every
+    # step starts at the same height.
     out = ["digraph unrolled {",
-           f"  graph [rankdir=LR, newrank=true, compound=true, nodesep=0.15, ranksep=0.3, fontname=Helvetica, "
+           f"  graph [rankdir=BT, newrank=true, compound=true, nodesep=0.15, ranksep=0.3, fontname=Helvetica, "
            f"fontsize=12, labelloc=t, label={quote(caption)}];",
            '  node [fontname=Helvetica, fontsize=9, shape=box, style="rounded,filled", fillcolor="#f5f5f5", '
            "height=0.25, margin=\"0.06,0.03\"];",
@@ -151,9 +151,12 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
             continue
         by_step[d.get("step")].append(n)
     stubs: list[str] = []
+    members: dict[int, list[str]] = {}  # the DOT ids drawn inside each step
+    has_pred = {ids[v] for u, v in G.edges if G.nodes[u].get("step") == G.nodes[v].get("step") is not None}
     for s in steps:
         out.append(f"  subgraph cluster_step{s} {{")
         out.append(f"    label={quote(f'step {s}')}; style=rounded; color=\"#b0b0b0\"; fontsize=10;")
+        members[s] = [ids[n] for n in by_step.get(s, [])]
         for n in by_step.get(s, []):
             out.append(f"    {ids[n]} [{_node_attrs(G.nodes[n])}];")
         for w in shared:  # the step's stub of each shared weight it uses
@@ -161,6 +164,7 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
             if users:
                 stub = f"{ids[w]}s{s}"
                 stubs.append(stub)
+                members[s].append(stub)
                 name = G.nodes[w]["label"]
                 out.append(f"    {stub} [label={quote(name + ' (shared)')}, shape=box, style=\"dashed,filled\", "
                            f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#335\"];")
@@ -168,16 +172,16 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
                     e = scale.encode(G.edges[w, v].get("grad_norm"), labels)
                     out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(e)}];")
         out.append("  }")
-    # An invisible barrier between consecutive steps: everything of step t lies left of it and
-    # everything of step t+1 right of it, so the steps form one straight row, not a staircase.
-    for a, b in zip(steps, steps[1:]):
-        out.append(f"  barrier{a} [shape=point, style=invis, width=0.01, group=spine];")
-        for n in by_step.get(a, []):
-            if not any(G.nodes[v].get("step") == a for v in G.successors(n)):
-                out.append(f"  {ids[n]} -> barrier{a} [style=invis];")
-        for n in by_step.get(b, []):
-            if not any(G.nodes[p].get("step") == b for p in G.predecessors(n)):
-                out.append(f"  barrier{a} -> {ids[n]} [style=invis];")
+    # A time ruler below the steps: one invisible node per step in a single row, chained left to
+    # right, each tied to the bottom of its step. Graphviz keeps a chain of plain nodes in order,
+    # and untangling the ties then puts the step clusters in time order above it.
+    if len(steps) > 1:
+        out.append("  { rank=min; " + " ".join(f"ruler{s};" for s in steps) + " }")
+        for s in steps:
+            out.append(f"  ruler{s} [shape=point, style=invis, width=0.01];")
+            bottoms = [n for n in members.get(s, []) if n not in has_pred]
+            out.extend(f"  ruler{s} -> {n} [style=invis, weight=3];" for n in bottoms)
+        out.append("  " + " -> ".join(f"ruler{s}" for s in steps) + " [style=invis];")
     for n in by_step.get(None, []):
         out.append(f"  {ids[n]} [{_node_attrs(G.nodes[n])}];")
     if shared:
@@ -198,8 +202,8 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         e = scale.encode(d.get("grad_norm"), labels)
         if rolled and d.get("recurrent"):
             e["constraint"] = "false"  # the loop back to the same step
-        elif G.nodes[u].get("step") is not None and G.nodes[u].get("step") != G.nodes[v].get("step"):
-            e["weight"] = "5"  # the recurrent edges: kept short and straight between the steps
+        elif None is not G.nodes[u].get("step") != G.nodes[v].get("step") is not None:
+            e["constraint"] = "false"  # the recurrent edges: across, not up
         out.append(f"  {ids[u]} -> {ids[v]} [{_edge_attrs(e)}];")
     out.append("  " + scale.legend())
     out.append("}")

@@ -31,6 +31,15 @@ def _stats(value: Any) -> dict[str, float]:
             "value_min": float(finite.min()), "value_max": float(finite.max())}
 
 
+def _is_number_or_array(x: Any) -> bool:
+    """A data input worth a node (an array or a number), not a shape, axis list or index slice."""
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, (int, float, np.number)):
+        return True
+    return isinstance(x, np.ndarray) and x.dtype.kind in "biuf"
+
+
 def _norm(g: Any) -> float | None:
     if g is None:
         return None
@@ -83,16 +92,13 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
                     name = x.name or ("weight" if kind == "param" else "input")
                     G.add_node(src, kind=kind, label=name, op="", shape=str(tuple(x.shape)), scope="",
                                module="", step=None, grad_norm=_norm(x.grad), **_stats(x.value))
-            elif constants:
+            elif constants and _is_number_or_array(x):
                 src = f"c{node.index}_{i}"
-                arr = np.asarray(x) if not isinstance(x, (list, tuple, slice)) else None
-                numeric = arr is not None and arr.dtype.kind in "biuf"
-                label = (f"{float(arr.reshape(())):.3g}" if numeric and arr.size == 1 else
-                         f"input {tuple(arr.shape)}" if numeric else str(x))
-                G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)) if numeric else "",
+                arr = np.asarray(x)
+                label = f"{float(arr.reshape(())):.3g}" if arr.size == 1 else f"input {tuple(arr.shape)}"
+                G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)),
                            scope=format_scope(node.scope), module=node.scope[0].name if node.scope else "",
-                           step=node.step, grad_norm=None, scalar=bool(numeric and arr.size == 1),
-                           **(_stats(arr) if numeric else {}))
+                           step=node.step, grad_norm=None, scalar=bool(arr.size == 1), **_stats(arr))
             else:
                 continue
             g = node.input_grads[i]

@@ -92,7 +92,7 @@ class MagnitudeScale:
             f"    legend_hi [label={quote(f'{self.hi:.1e}')}];",
             f'    legend_zero [label={quote("- - zero")}, fontcolor="{ZERO_COLOUR}"];',
             f'    legend_bad [label={quote("inf/nan")}, fontcolor="{NONFINITE_COLOUR}"];',
-            # Diagrams lay out left to right (rankdir=LR): a chain of edges is a horizontal row.
+            "    { rank=same; " + " ".join(f"{n};" for n in chain) + " }",
             "    " + " -> ".join(chain) + " [style=invis];",
             "  }",
         ])
