@@ -200,3 +200,11 @@ def test_draw_refuses_what_it_cannot_draw():
         viz.draw(am.Tape(keep_grads=True))
     with pytest.raises(ValueError, match="view"):
         viz.draw(nx.DiGraph(), view="sideways")
+
+
+def test_module_detail_merges_the_stubs_and_a_window_still_counts_every_use():
+    net = models.ElmanRNN(2, 3, 1, seed=0)
+    tape = _recorded(net, np.zeros((30, 1, 2)))
+    d = viz.draw(tape, detail="modules", steps=2)
+    assert d.source.count("shared: ") == 4  # one merged stub in each of the 4 drawn steps
+    assert d.source.count("used by 30 steps") == 5  # W_xh, W_hh, b_h, W_hy, b_y, though 4 steps are drawn

@@ -132,7 +132,28 @@ def _node_attrs(d: dict) -> str:
     return f"label={quote(text)}"
 
 
-def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolled: bool = False) -> str:
+def _merged_stub(G: nx.DiGraph, s: int, shared: set[str], ids: dict[str, str], scale: MagnitudeScale,
+                 labels: bool, out: list[str], members: dict[int, list[str]]) -> None:
+    """One dashed stub for all the shared weights step ``s`` uses, each with its share's norm."""
+    uses = [(w, v) for w in shared for v in G.successors(w) if G.nodes[v].get("step") == s]
+    if not uses:
+        return
+    stub = f"shared{s}"
+    members[s].append(stub)
+    lines = [f"{G.nodes[w]['label']} {_fmt(G.edges[w, v].get('grad_norm'))}" for w, v in uses]
+    out.append(f"    {stub} [label={quote('shared: ' + chr(10).join(lines))}, shape=box, style=\"dashed,filled\", "
+               f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#335\", fontsize=8];")
+    for v in {v for _, v in uses}:
+        norm = _combine(G.edges[w, u].get("grad_norm") for w, u in uses if u == v)
+        out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(scale.encode(norm, labels))}];")
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1e}"
+
+
+def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolled: bool = False,
+         merge_stubs: bool = False) -> str:
     steps = G.graph.get("steps", [])
     shared = set(G.graph.get("shared", [])) if not rolled else set()
     ids = {n: f"n{i}" for i, n in enumerate(G.nodes)}
@@ -159,7 +180,9 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         members[s] = [ids[n] for n in by_step.get(s, [])]
         for n in by_step.get(s, []):
             out.append(f"    {ids[n]} [{_node_attrs(G.nodes[n])}];")
-        for w in shared:  # the step's stub of each shared weight it uses
+        if merge_stubs:  # module detail: one stub per step lists every shared weight it uses
+            _merged_stub(G, s, shared, ids, scale, labels, out, members)
+        for w in (() if merge_stubs else shared):  # the step's stub of each shared weight it uses
             users = [v for v in G.successors(w) if G.nodes[v].get("step") == s]
             if users:
                 stub = f"{ids[w]}s{s}"
@@ -189,7 +212,7 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         out.append('    label="shared weights: one object used by every step"; style=dashed; color="#6a8fbf"; fontsize=10;')
         for w in shared:
             d = G.nodes[w]
-            n_steps = len({G.nodes[v].get("step") for v in G.successors(w)})
+            n_steps = d.get("steps_used") or len({G.nodes[v].get("step") for v in G.successors(w)})
             g = d.get("grad_norm")
             total = "no gradient" if g is None else f"|grad| = {g:.2e}"
             text = f"{d['label']} {d.get('shape', '')}\nused by {n_steps} steps\n{total}\n= sum of the per-step shares"
@@ -319,7 +342,7 @@ def draw(source: Tape | nx.DiGraph, view: str = "unrolled", detail: str = "auto"
         G = _modules(G)
     G = _window(G, steps, notes)
     caption = _caption(title, notes)
-    return Diagram(_dot(G, scale, labels, caption), caption=caption)
+    return Diagram(_dot(G, scale, labels, caption, merge_stubs=detail == "modules"), caption=caption)
 
 
 def _caption(title: str | None, notes: list[str]) -> str:

@@ -119,8 +119,12 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
     G.graph["steps"] = sorted({d["step"] for _, d in G.nodes(data=True) if d.get("step") is not None})
     # Used by several steps: a weight, or a value computed once outside the steps (an HMM's
     # log transition matrix); the drawing gives these per-step stubs.
-    G.graph["shared"] = [n for n, d in G.nodes(data=True) if d.get("step") is None
-                         and len({G.edges[n, v]["step"] for v in G.successors(n)} - {None}) > 1]
+    G.graph["shared"] = []
+    for n, d in G.nodes(data=True):
+        used = {G.edges[n, v]["step"] for v in G.successors(n)} - {None}
+        if d.get("step") is None and len(used) > 1:
+            G.graph["shared"].append(n)
+            d["steps_used"] = len(used)
     return G
 
 
