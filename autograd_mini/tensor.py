@@ -189,6 +189,8 @@ _Tensor_new = object.__new__
 _NO_KWARGS: dict = {}  # shared by every record without keyword arguments (one dict fewer per op)
 _ndarray = np.ndarray
 _F64 = np.dtype(np.float64)
+_f64 = np.float64
+_asarray = np.asarray
 
 
 def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Tensor:
@@ -296,7 +298,8 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(op, vals, kwargs, e) from e
         if type(out) is not _ndarray or out.dtype is not _F64:
-            out = _check_output(op, out, vals)
+            # numpy reductions give float64 scalars: make them 0-d arrays the cheap way
+            out = _asarray(out) if type(out) is _f64 else _check_output(op, out, vals)
         state = STATE
         if state.anomaly and not np.isfinite(out).all():
             _raise_anomaly(op.name, "produced", out, state.scope)
