@@ -69,3 +69,17 @@ def test_examples_run_on_tiny_settings(tmp_path, name, argv, files):
     _example(name)["main"](argv + ["--out", str(tmp_path)])
     for f in files:
         assert (tmp_path / f).stat().st_size > 0
+
+
+def test_tied_weights_example_shared_gradient_is_the_sum_of_the_copies(tmp_path):
+    import numpy as np
+
+    result = _example("tied_weights")["main"](["--out", str(tmp_path)])
+    np.testing.assert_allclose(sum(result["copies"]), result["shared"], rtol=1e-12, atol=1e-14)
+    copies_svg = (tmp_path / "tied_weights_copies.svg").read_text()
+    assert copies_svg.count("W_hh copy t=") >= 6  # each copy is its own node
+    ET.fromstring((tmp_path / "tied_weights_shared.svg").read_text())
+    with open(tmp_path / "tied_weights.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4", "5", "sum", "shared"]
+    assert rows[-1][1] == rows[-2][1]
