@@ -83,3 +83,10 @@ def test_tied_weights_example_shared_gradient_is_the_sum_of_the_copies(tmp_path)
         rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3", "4", "5", "sum", "shared"]
     assert rows[-1][1] == rows[-2][1]
+
+
+def test_gradcheck_example_passes_the_right_op_and_reports_the_wrong_one(tmp_path):
+    result = _example("gradcheck_your_op")["main"](["--examples", "5", "--out", str(tmp_path)])
+    assert result["examples"] == 5
+    assert "input 0, element (" in result["report"] and "analytic" in result["report"] and "numeric" in result["report"]
+    assert "failure report" in (tmp_path / "gradcheck_report.txt").read_text()
