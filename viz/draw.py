@@ -132,17 +132,16 @@ def _node_attrs(d: dict) -> str:
     return f"label={quote(text)}"
 
 
-def _merged_stub(G: nx.DiGraph, s: int, shared: set[str], ids: dict[str, str], scale: MagnitudeScale,
+def _merged_stub(G: nx.DiGraph, s: int, uses: list[tuple[str, str]], ids: dict[str, str], scale: MagnitudeScale,
                  labels: bool, out: list[str], members: dict[int, list[str]]) -> None:
     """One dashed stub for all the shared weights step ``s`` uses, each with its share's norm."""
-    uses = [(w, v) for w in shared for v in G.successors(w) if G.nodes[v].get("step") == s]
     if not uses:
         return
     stub = f"shared{s}"
     members[s].append(stub)
     lines = [f"{G.nodes[w]['label']} {_fmt(G.edges[w, v].get('grad_norm'))}" for w, v in uses]
     out.append(f"    {stub} [label={quote('shared: ' + chr(10).join(lines))}, shape=box, style=\"dashed,filled\", "
-               f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#335\", fontsize=8];")
+               f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\", fontsize=8];")
     for v in {v for _, v in uses}:
         norm = _combine(G.edges[w, u].get("grad_norm") for w, u in uses if u == v)
         out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(scale.encode(norm, labels))}];")
@@ -173,6 +172,10 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         by_step[d.get("step")].append(n)
     stubs: list[str] = []
     members: dict[int, list[str]] = {}  # the DOT ids drawn inside each step
+    uses_in: dict[str, dict[int, list[str]]] = {w: defaultdict(list) for w in shared}  # weight -> step -> users
+    for w in shared:
+        for v in G.successors(w):
+            uses_in[w][G.nodes[v].get("step")].append(v)
     has_pred = {ids[v] for u, v in G.edges if G.nodes[u].get("step") == G.nodes[v].get("step") is not None}
     for s in steps:
         out.append(f"  subgraph cluster_step{s} {{")
@@ -181,16 +184,16 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         for n in by_step.get(s, []):
             out.append(f"    {ids[n]} [{_node_attrs(G.nodes[n])}];")
         if merge_stubs:  # module detail: one stub per step lists every shared weight it uses
-            _merged_stub(G, s, shared, ids, scale, labels, out, members)
+            _merged_stub(G, s, [(w, v) for w in shared for v in uses_in[w].get(s, [])], ids, scale, labels, out, members)
         for w in (() if merge_stubs else shared):  # the step's stub of each shared weight it uses
-            users = [v for v in G.successors(w) if G.nodes[v].get("step") == s]
+            users = uses_in[w].get(s, [])
             if users:
                 stub = f"{ids[w]}s{s}"
                 stubs.append(stub)
                 members[s].append(stub)
                 name = G.nodes[w]["label"]
                 out.append(f"    {stub} [label={quote(name + ' (shared)')}, shape=box, style=\"dashed,filled\", "
-                           f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#335\"];")
+                           f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\"];")
                 for v in users:
                     e = scale.encode(G.edges[w, v].get("grad_norm"), labels)
                     out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(e)}];")
