@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .recording import STATE, format_scope
-from .tensor import (ANS, INPUTS, NODE, OWNER, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
+from .tensor import (ANS, GRAD, INPUTS, NODE, OWNER, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
                      _raise_anomaly, defvjp, primitive, saves)
 
-_REC_LEN = OWNER + 1
+_REC_LEN = GRAD + 1
 
 _FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
           "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
@@ -104,21 +104,25 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     needed = None if wanted is None else _leading_to(root, set(wanted))
     if root[INPUTS] is None:
         raise _freed_error(root)
-    anomaly = STATE.anomaly
-    grads: dict[int, Any] = {id(root): seed}
-    leaves: dict[int, Tensor] = {}  # gradients that stop here: leaves, or the wanted tensors
-    owned: set[int] = set()  # gradient buffers this pass allocated itself, safe to add into
-    result: dict[int, tuple[Tensor, Any]] = {}
-    heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
     if wanted is not None and id(root) in wanted:
         return {id(root): (wanted[id(root)], seed, False)}
+    anomaly = STATE.anomaly
+    # A record's gradient accumulates in its GRAD slot (cleared again in `finally`); a leaf's in
+    # `leaf_grads`. `owned`: the records and leaves (by id; all alive during the pass) whose
+    # gradient buffer this pass allocated itself, so it is safe to add into in place.
+    leaf_grads: dict[int, Any] = {}
+    leaves: dict[int, Any] = {}  # where gradients stop: leaf tensors, or records of wanted tensors
+    owned: set[int] = set()
+    touched = [root]
+    result: dict[int, tuple[Tensor, Any, bool]] = {}
+    root[GRAD] = seed
+    heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
     saved_mode = STATE.grad_enabled
     STATE.grad_enabled = create_graph
     try:
         while heap:
             rec = heappop(heap)[1]
-            g = grads.pop(id(rec))
-            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner = rec
+            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner, g = rec
             if inputs is None:
                 raise _freed_error(rec)
             if owner is not None and owner() is not None:
@@ -134,9 +138,9 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             add_into = op.add_into
             for i in parents:
                 p = inputs[i]
-                k = id(p)
-                old = grads.get(k)
-                if add_into is not None and i == 0 and k in owned and not keep:
+                is_rec = type(p) is list
+                old = p[GRAD] if is_rec else leaf_grads.get(id(p))
+                if add_into is not None and i == 0 and old is not None and id(p) in owned and not keep:
                     add_into(old, g, ans, *args, **kw)
                     continue
                 try:
@@ -149,30 +153,40 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 if keep:
                     node.input_grads[i] = c
                 if old is None:
-                    grads[k] = c
-                    if type(p) is not list:
-                        leaves[k] = p
-                    elif wanted is None:
+                    if not is_rec:
+                        leaf_grads[id(p)] = c
+                        leaves[id(p)] = p
+                        continue
+                    p[GRAD] = c
+                    touched.append(p)
+                    if wanted is None:
                         heappush(heap, (p[SEQ], p))
-                    elif k in wanted:
-                        leaves[k] = p
-                    elif k in needed:
+                    elif id(p) in wanted:
+                        leaves[id(p)] = p
+                    elif id(p) in needed:
                         heappush(heap, (p[SEQ], p))
-                elif k in owned:
+                elif id(p) in owned:
                     old += c  # a buffer this pass made: accumulate in place
                 else:
-                    old = grads[k] = old + c
+                    old = old + c
+                    if is_rec:
+                        p[GRAD] = old
+                    else:
+                        leaf_grads[id(p)] = old
                     if not create_graph and type(old) is np.ndarray:
-                        owned.add(k)
+                        owned.add(id(p))
             if not retain_graph:
                 rec[INPUTS] = rec[VALS] = rec[ANS] = None
         for k, p in leaves.items():
+            g = p[GRAD] if type(p) is list else leaf_grads[k]
             if wanted is None:
-                result[k] = (p, grads[k], k in owned)
+                result[k] = (p, g, k in owned)
             elif k in wanted:
-                result[k] = (wanted[k], grads[k], k in owned)
+                result[k] = (wanted[k], g, k in owned)
     finally:
         STATE.grad_enabled = saved_mode
+        for rec in touched:
+            rec[GRAD] = None
     return result
 
 

@@ -3,8 +3,8 @@
 A recorded tensor points to its record in ``_rec``, a list (one allocation on the hot path,
 and backward can free it in place): the primitive, its inputs, the input values its VJPs need,
 keyword arguments, the positions that need a gradient, the scope, a sequence number, the output
-value if the VJPs need it, the output shape, the tape node and, for ``retain_grad``, a weak
-reference to the tensor. Inputs that are recorded tensors are stored as *their records*, not as
+value if the VJPs need it, the output shape, the tape node, for ``retain_grad`` a weak
+reference to the tensor, and the gradient a backward pass is accumulating for it. Inputs that are recorded tensors are stored as *their records*, not as
 the tensors: a record keeps alive only the values backward needs, so an intermediate like the
 ``x @ W`` in ``x @ W + b`` is freed as soon as the user drops it (as in PyTorch).
 """
@@ -19,7 +19,7 @@ import numpy as np
 from .recording import STATE, Node, format_scope
 
 # Indices into a record (Tensor._rec).
-OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER = range(11)
+OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER, GRAD = range(12)
 
 
 def _to_float_array(value: Any, what: str) -> np.ndarray:
@@ -323,7 +323,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 vals = _as_shapes(vals, keep)
         shape = out.shape
         t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(state.counter),
-                        out if op.saves_ans else shape, shape, None, None]
+                        out if op.saves_ans else shape, shape, None, None, None]
         if state.tapes:
             _record_on_tapes(t, rec, args)
         return t
