@@ -107,13 +107,14 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     if wanted is not None and id(root) in wanted:
         return {id(root): (wanted[id(root)], seed, False)}
     anomaly = STATE.anomaly
-    # A record's gradient accumulates in its GRAD slot (cleared again in `finally`); a leaf's in
+    # A record's gradient accumulates in its GRAD slot (cleared when the record is visited, or in
+    # `finally` for those never visited); a leaf's in
     # `leaf_grads`. `owned`: the records and leaves (by id; all alive during the pass) whose
     # gradient buffer this pass allocated itself, so it is safe to add into in place.
     leaf_grads: dict[int, Any] = {}
     leaves: dict[int, Any] = {}  # where gradients stop: leaf tensors, or records of wanted tensors
     owned: set[int] = set()
-    touched = [root]
+    touched: list[list] = []
     result: dict[int, tuple[Tensor, Any, bool]] = {}
     root[GRAD] = seed
     heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
@@ -123,6 +124,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
         while heap:
             rec = heappop(heap)[1]
             op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner, g = rec
+            rec[GRAD] = None
             if inputs is None:
                 raise _freed_error(rec)
             if owner is not None and owner() is not None:
@@ -158,13 +160,14 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                         leaves[id(p)] = p
                         continue
                     p[GRAD] = c
-                    touched.append(p)
                     if wanted is None:
                         heappush(heap, (p[SEQ], p))
-                    elif id(p) in wanted:
-                        leaves[id(p)] = p
-                    elif id(p) in needed:
-                        heappush(heap, (p[SEQ], p))
+                    else:
+                        touched.append(p)  # may never be popped: cleared in `finally`
+                        if id(p) in wanted:
+                            leaves[id(p)] = p
+                        elif id(p) in needed:
+                            heappush(heap, (p[SEQ], p))
                 elif id(p) in owned:
                     old += c  # a buffer this pass made: accumulate in place
                 else:
@@ -186,6 +189,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     finally:
         STATE.grad_enabled = saved_mode
         for rec in touched:
+            rec[GRAD] = None
+        for _, rec in heap:  # left over after an error
             rec[GRAD] = None
     return result
 

@@ -346,3 +346,37 @@ def test_logsumexp_of_a_slice_of_minus_infinity_has_zero_gradient_not_nan():
     assert y.value[0] == 0.0 and y.value[1] == -np.inf
     am.where(np.isfinite(y.value), y, 0.0).sum().backward()
     assert x.grad.tolist() == [[1.0, 0.0], [0.0, 0.0]]
+
+
+def test_a_failing_vjp_leaves_no_stale_gradient_behind():
+    calls = []
+
+    @am.primitive
+    def flaky(x):
+        return x * 1.0
+
+    def vjp(g, ans, x):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return g
+
+    am.defvjp(flaky, vjp)
+    w = am.Parameter([1.0, 2.0])
+    h = w * 3.0
+    loss = am.sum(flaky(h) + h)
+    with pytest.raises(RuntimeError, match="boom"):
+        loss.backward(retain_graph=True)
+    w.grad = None
+    loss.backward()
+    assert w.grad.tolist() == [6.0, 6.0]  # 3 through flaky + 3 directly, nothing left over
+
+
+def test_gradients_with_respect_to_an_intermediate_leave_the_graph_clean():
+    w = am.Parameter([1.0, 2.0])
+    h = w * 2.0
+    loss = am.sum(h * h)
+    (gh,) = am.gradients(loss, [h], retain_graph=True)
+    assert gh.tolist() == [4.0, 8.0]
+    loss.backward()
+    assert w.grad.tolist() == [8.0, 16.0]
