@@ -162,8 +162,9 @@ def write_svg(rows: list[dict[str, Any]], k: int, path: Path) -> Path:
         parts.append(f'<rect x="{x(i) - bar / 2:.1f}" y="{y(v):.1f}" width="{bar:.1f}" height="{y(0) - y(v):.1f}" '
                      f'fill="#4a7ebb"><title>N = {r["N"]}: {v:.3f} bits</title></rect>')
         parts.append(f'<text x="{x(i):.1f}" y="{y(v) - 4:.1f}" text-anchor="middle">{v:.2f}</text>')
-        parts.append(f'<text x="{x(i):.1f}" y="{H - bottom + 16}" text-anchor="middle">{r["N"]}</text>')
-    bound = " ".join(f"{x(i):.1f},{y(r['bound_bits']):.1f}" for i, r in enumerate(rows))
+        label = r["N"] if r["model"] == "HMM" else f'{r["model"]}, {r["N"]}'
+        parts.append(f'<text x="{x(i):.1f}" y="{H - bottom + 16}" text-anchor="middle">{escape(str(label))}</text>')
+    bound = " ".join(f"{x(i):.1f},{y(r['bound_bits']):.1f}" for i, r in enumerate(rows) if r["model"] == "HMM")
     parts.append(f'<polyline points="{bound}" fill="none" stroke="#c33" stroke-width="2" stroke-dasharray="6 3"/>')
     parts.append(f'<line x1="{left}" y1="{y(k):.1f}" x2="{W - right}" y2="{y(k):.1f}" stroke="#555" '
                  'stroke-dasharray="2 3"/>')
