@@ -191,9 +191,10 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
                 stub = f"{ids[w]}s{s}"
                 stubs.append(stub)
                 members[s].append(stub)
-                name = G.nodes[w]["label"]
-                out.append(f"    {stub} [label={quote(name + ' (shared)')}, shape=box, style=\"dashed,filled\", "
-                           f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\"];")
+                # A short name: the dashed box already says "a use of a shared weight".
+                name = G.nodes[w]["label"].rsplit(".", 1)[-1]
+                out.append(f"    {stub} [label={quote(name)}, shape=box, style=\"dashed,filled\", fontsize=8, "
+                           f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\", class=\"shared-stub\"];")
                 for v in users:
                     e = scale.encode(G.edges[w, v].get("grad_norm"), labels)
                     out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(e)}];")
@@ -212,7 +213,7 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         out.append(f"  {ids[n]} [{_node_attrs(G.nodes[n])}];")
     if shared:
         out.append("  subgraph cluster_shared {")
-        out.append('    label="shared weights: one object used by every step"; style=dashed; color="#6a8fbf"; fontsize=10;')
+        out.append('    label="shared weights (dashed boxes in the steps: their uses)"; style=dashed; color="#6a8fbf"; fontsize=10;')
         for w in shared:
             d = G.nodes[w]
             n_steps = d.get("steps_used") or len({G.nodes[v].get("step") for v in G.successors(w)})

@@ -95,7 +95,7 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
             elif constants and _is_number_or_array(x):
                 src = f"c{node.index}_{i}"
                 arr = np.asarray(x)
-                label = f"{float(arr.reshape(())):.3g}" if arr.size == 1 else f"input {tuple(arr.shape)}"
+                label = f"{float(arr.reshape(())):.3g}" if arr.size == 1 else f"x {tuple(arr.shape)}"
                 G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)),
                            scope=format_scope(node.scope), module=node.scope[0].name if node.scope else "",
                            step=node.step, grad_norm=None, scalar=bool(arr.size == 1), **_stats(arr))
