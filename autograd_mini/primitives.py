@@ -43,11 +43,11 @@ def unbroadcast(g: Any, like: Any) -> Any:
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
     # Methods, not primitives: arrays and tensors both have them, and plain arrays skip the
     # recording wrapper on this hot path.
-    if not ones:  # only leading axes were added (a bias): one reduction does it
-        return g.sum(axis=tuple(range(lead)))
+    if gshape[lead:] == shape:  # only leading axes were added (a bias): one reduction does it
+        return g.sum(axis=0) if lead == 1 else g.sum(axis=tuple(range(lead)))
+    ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
     return g.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape)
 
 
@@ -153,6 +153,8 @@ defvjp(matmul,   _matmul_vjp_x, _matmul_vjp_y)
 def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """Broadcast a reduction's output gradient back over the reduced axes."""
     shape = _shape(x)
+    if type(g) is np.ndarray and axis is None:  # a plain backward of a full reduction: a filled array
+        return np.full(shape, g.reshape(()), dtype=g.dtype)
     if not keepdims:
         g = g.reshape(_keepdims_shape(shape, axis))
     return broadcast_to(g, shape)
