@@ -249,6 +249,7 @@ def _rolled(G: nx.DiGraph) -> nx.DiGraph:
     little (the first one starts from a constant initial state) still line up.
     """
     slot: dict[str, str] = {}
+    names: dict[str, str] = {}
     H = nx.DiGraph(steps=[], shared=[])
     for n in nx.topological_sort(G):
         d = G.nodes[n]
@@ -267,7 +268,7 @@ def _rolled(G: nx.DiGraph) -> nx.DiGraph:
             elif pd["kind"] in ("param", "tensor"):
                 parts.append(p)
         key = f"{d.get('module')}:{d['kind']}:{d.get('op') or d.get('label')}:" + "|".join(sorted(parts))
-        key = f"slot{abs(hash(key))}"
+        key = names.setdefault(key, f"slot{len(names)}")  # stable names: the DOT is the same every run
         slot[n] = key
         if key not in H:
             H.add_node(key, **{**d, "step": None})
