@@ -34,29 +34,26 @@ def _key(t: Tensor) -> int:
 
 
 def _leading_to(root: list, wanted: set[int]) -> set[int]:
-    """Ids of the records between ``root`` and the ``wanted`` ones: the only nodes worth
-    visiting when just those gradients are asked for."""
+    """Ids of the records with a wanted tensor upstream of them: the only nodes worth visiting
+    when just those gradients are asked for. (A wanted record is visited too if another wanted
+    tensor lies upstream of it: ``gradients(y, [h, x])`` with h computed from x.)"""
     seen = {id(root)}
     stack = [root]
     found = []
     while stack:
         rec = stack.pop()
-        if type(rec) is not list:  # a leaf tensor
+        if type(rec) is not list or rec[INPUTS] is None:  # a leaf; or freed: an error only if visited
             continue
-        if rec[INPUTS] is None:
-            raise _freed_error(rec)
         found.append((rec[SEQ], rec))
-        if id(rec) in wanted and rec is not root:
-            continue
         for i in rec[PARENTS]:
             p = rec[INPUTS][i]
             if id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
     found.sort(key=_first, reverse=True)
-    leads = set(wanted)
-    for _, rec in found:  # oldest first: a node leads to a wanted tensor if one of its inputs does
-        if id(rec) in wanted or any(id(rec[INPUTS][i]) in leads for i in rec[PARENTS]):
+    leads: set[int] = set()
+    for _, rec in found:  # oldest first: a node leads to a wanted tensor if one of its inputs is or does
+        if any(id(rec[INPUTS][i]) in wanted or id(rec[INPUTS][i]) in leads for i in rec[PARENTS]):
             leads.add(id(rec))
     return leads
 
@@ -104,7 +101,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     needed = None if wanted is None else _leading_to(root, set(wanted))
     if root[INPUTS] is None:
         raise _freed_error(root)
-    if wanted is not None and id(root) in wanted:
+    if wanted is not None and id(root) in wanted and id(root) not in needed:
         return {id(root): (wanted[id(root)], seed, False)}
     anomaly = STATE.anomaly
     # A record's gradient accumulates in its GRAD slot (cleared when the record is visited, or in
@@ -127,6 +124,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             rec[GRAD] = None
             if inputs is None:
                 raise _freed_error(rec)
+            if wanted is not None and id(rec) in wanted:  # wanted, and more wanted upstream
+                result[id(rec)] = (wanted[id(rec)], g, id(rec) in owned)
             if owner is not None and owner() is not None:
                 result[id(rec)] = (owner(), g, False)
             keep = node is not None and node.keep_grads
@@ -162,12 +161,11 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     p[GRAD] = c
                     if wanted is None:
                         heappush(heap, (p[SEQ], p))
-                    else:
-                        touched.append(p)  # may never be popped: cleared in `finally`
-                        if id(p) in wanted:
-                            leaves[id(p)] = p
-                        elif id(p) in needed:
-                            heappush(heap, (p[SEQ], p))
+                    elif id(p) in needed:
+                        heappush(heap, (p[SEQ], p))
+                    elif id(p) in wanted:
+                        touched.append(p)  # never popped: cleared in `finally`
+                        leaves[id(p)] = p
                 elif id(p) in owned:
                     old += c  # a buffer this pass made: accumulate in place
                 else:
@@ -281,7 +279,7 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
             out.append(Tensor(g) if create_graph else g)
         else:
             g = g[1]
-            out.append(g if create_graph else np.asarray(_value(g)))
+            out.append(g if create_graph else np.array(_value(g)))  # a copy: results never share memory
     return out
 
 

@@ -295,7 +295,9 @@ def _inside(x: Any, lo: Any, hi: Any) -> np.ndarray:
 
 
 clip = primitive(np.clip, name="clip")
-defvjp(clip,     lambda g, ans, x, lo, hi: g * _inside(x, lo, hi), None, None)
+defvjp(clip,     lambda g, ans, x, lo, hi: unbroadcast(g * _inside(x, lo, hi), x),
+                 lambda g, ans, x, lo, hi: unbroadcast(g * (_val(x) < _val(lo)), lo),
+                 lambda g, ans, x, lo, hi: unbroadcast(g * (_val(x) > _val(hi)), hi))
 
 
 @primitive
@@ -335,9 +337,9 @@ defvjp(log_softmax, lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, 
 
 
 # --- what backward keeps: the values each VJP above reads (the rest are freed with the forward) --
-for _prim in (add, subtract, negative, sum, mean, reshape, broadcast_to, transpose, swapaxes,
-              _concatenate, _stack):
+for _prim in (add, subtract, negative, sum, mean, reshape, broadcast_to, swapaxes, _concatenate, _stack):
     saves(_prim)                                  # shapes only
+saves(transpose, inputs=(1,))                     # the axes (they may come as an array)
 saves(_getitem, inputs=(1,))                      # the index
 saves(_scatter_add, inputs=(1,))
 for _prim in (exp, sqrt, tanh, sigmoid, softmax, log_softmax):
@@ -384,6 +386,13 @@ absolute = abs
 
 # --- Tensor operators and methods -------------------------------------------------------------
 
+def _transpose_method(self: Tensor, *axes: Any) -> Any:
+    """``t.transpose()``, ``t.transpose(1, 0)`` or ``t.transpose((1, 0))``, as numpy's."""
+    if len(axes) == 1:
+        axes = axes[0]
+    return transpose(self, None if axes is None or (isinstance(axes, tuple) and not axes) else axes)
+
+
 def _install_operators() -> None:
     T = Tensor
     T.__add__ = add
@@ -407,7 +416,7 @@ def _install_operators() -> None:
     T.mean = lambda self, axis=None, keepdims=False: mean(self, axis=axis, keepdims=keepdims)
     T.max = lambda self, axis=None, keepdims=False: max(self, axis=axis, keepdims=keepdims)
     T.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)
-    T.transpose = lambda self, *axes: transpose(self, (axes[0] if len(axes) == 1 else axes) or None)
+    T.transpose = _transpose_method
     T.exp = exp
     T.log = log
     T.tanh = tanh

@@ -380,3 +380,38 @@ def test_gradients_with_respect_to_an_intermediate_leave_the_graph_clean():
     assert gh.tolist() == [4.0, 8.0]
     loss.backward()
     assert w.grad.tolist() == [8.0, 16.0]
+
+
+def test_gradients_with_respect_to_a_tensor_and_something_upstream_of_it():
+    x = am.Tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    gh, gx = am.gradients((h * h).sum(), [h, x])
+    assert gh.tolist() == [4.0, 8.0] and gx.tolist() == [8.0, 16.0]
+    ga, gb = am.grad(lambda a, b: (a * b).sum(), argnums=(0, 0))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    assert ga.tolist() == gb.tolist() == [3.0, 4.0]
+    assert ga is not gb  # results never share memory
+
+
+def test_a_freed_branch_that_is_not_needed_is_no_error():
+    x = am.Tensor([1.0, 2.0], requires_grad=True)
+    a, b = x * 2, x * 3
+    a.sum().backward()  # frees a's record
+    (gb,) = am.gradients((a * 1).sum() * 0 + b.sum(), [b])
+    assert gb.tolist() == [1.0, 1.0]
+
+
+def test_transpose_axes_given_as_an_array():
+    x = am.Tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    (am.transpose(x, np.array([2, 0, 1])) * np.arange(24.0).reshape(4, 2, 3)).sum().backward()
+    np.testing.assert_array_equal(x.grad, np.transpose(np.arange(24.0).reshape(4, 2, 3), (1, 2, 0)))
+    assert am.Tensor(np.ones((2, 3))).transpose(np.array([1, 0])).shape == (3, 2)
+
+
+def test_clip_unbroadcasts_and_differentiates_its_bounds():
+    x = am.Tensor(0.5, requires_grad=True)
+    am.clip(x, np.zeros(3), 1.0).sum().backward()
+    assert x.grad.shape == () and float(x.grad) == 3.0
+    lo = am.Tensor([0.7], requires_grad=True)
+    x = am.Tensor([0.5, 0.9], requires_grad=True)
+    am.clip(x, lo, 1.0).sum().backward()
+    assert lo.grad.tolist() == [1.0] and x.grad.tolist() == [0.0, 1.0]
