@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .recording import STATE, format_scope
-from .tensor import (ANS, GRAD, INPUTS, NODE, OWNER, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
+from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
                      _raise_anomaly, defvjp, primitive, saves)
 
 _REC_LEN = GRAD + 1

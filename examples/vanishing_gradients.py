@@ -39,7 +39,7 @@ def run(steps: int = 30, hidden: int = 8, seed: int = 0) -> dict[str, np.ndarray
     return {name: models.gradient_flow(net, x) for name, net in nets(hidden, seed).items()}
 
 
-def draw_all(steps: int, hidden: int, seed: int) -> dict[str, "viz.Diagram"]:
+def draw_all(steps: int, hidden: int, seed: int) -> dict[str, object]:
     """Each net unrolled over ``steps`` steps, on one shared gradient-magnitude scale."""
     import autograd_mini as am
     import viz

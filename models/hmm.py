@@ -20,7 +20,7 @@ the same k bits) the recall part costs any N-state HMM at least ``k - log2 N`` b
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def check_symbols(model: str, seqs: Any, n_symbols: int) -> np.ndarray:
                 pos = np.argwhere(frac.reshape(-1, arr.shape[-1]))[0]
                 where = f"; the first non-integer value {arr.reshape(-1, arr.shape[-1])[tuple(pos)]} is at step {pos[1]}"
             else:
-                where = f" (whole numbers at every step: pass an int array, e.g. seqs.astype(int))"
+                where = " (whole numbers at every step: pass an int array, e.g. seqs.astype(int))"
         raise ValueError(f"{model}: symbols must be integers in [0, {n_symbols}), got dtype {arr.dtype} "
                          f"with shape {arr.shape}{where}")
     if arr.ndim == 1:

@@ -16,7 +16,6 @@ import pytest
 import autograd_mini as am
 from autograd_mini.testing import gradcheck
 from models.hmm import HMM, all_copy_sequences, copy_bound_bits, forward_log_probs
-from models.tasks import CopyTask
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import networkx as nx
 from autograd_mini.recording import Tape
 
 from .graph import to_networkx
-from .render import Diagram, html_text, quote
+from .render import Diagram, quote
 from .scale import MagnitudeScale
 
 AUTO_MAX_OPS = 400   # above this many op nodes, detail="auto" draws one node per module call

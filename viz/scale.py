@@ -86,7 +86,7 @@ class MagnitudeScale:
         return "\n".join([
             "  subgraph cluster_legend {",
             f'    label={quote("gradient magnitude (log scale)")}; fontsize=9; style=rounded; color="#cccccc";',
-            f'    node [shape=plaintext, fontsize=8, margin=0, height=0.16, style=""];',
+            '    node [shape=plaintext, fontsize=8, margin=0, height=0.16, style=""];',
             f"    legend_lo [label={quote(f'{self.lo:.1e}')}];",
             *bar,
             f"    legend_hi [label={quote(f'{self.hi:.1e}')}];",
