@@ -89,7 +89,8 @@ def test_unrolled_view_has_one_cluster_per_step_and_a_stub_per_shared_use(elman_
     svg = d.svg()
     ET.fromstring(svg)
     assert sorted(_svg_clusters(svg)) == sorted(f"cluster_step{s}" for s in range(5))
-    assert d.source.count('class="shared-stub"') == 5 * 5  # W_xh, W_hh, b_h, W_hy, b_y: a stub in each step
+    assert d.source.count('class="shared-stub"') == 5  # one stub in each step lists its shared weights
+    assert d.source.count("W_hh ") >= 5 and d.source.count("b_y ") >= 5
     assert "used by 5 steps" in d.source and "sum of the per-step shares" in d.source
 
 

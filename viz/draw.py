@@ -2,8 +2,9 @@
 
 ``draw(tape)`` exports the tape (:func:`viz.to_networkx`), picks what to show (every op, or one
 node per module call per step; all steps, or a window), and writes DOT with the gradient
-magnitude on every edge. A weight shared by many steps is drawn as a dashed stub inside each step
-(carrying that step's share of its gradient) plus one summary node with the total: one node with
+magnitude on every edge. The weights shared by the steps are drawn as one dashed stub inside each
+step (listing them, with an edge per use carrying that step's share of the gradient) plus one
+summary node per weight with the total: one node with
 an edge into each of 50 step clusters takes Graphviz over a minute to lay out, the stubs a tenth of
 a second, and the exported graph keeps the true structure (one node, an edge per use).
 """
@@ -133,15 +134,22 @@ def _node_attrs(d: dict) -> str:
 
 
 def _merged_stub(G: nx.DiGraph, s: int, uses: list[tuple[str, str]], ids: dict[str, str], scale: MagnitudeScale,
-                 labels: bool, out: list[str], members: dict[int, list[str]]) -> None:
-    """One dashed stub for all the shared weights step ``s`` uses, each with its share's norm."""
+                 labels: bool, out: list[str], members: dict[int, list[str]], per_use: bool = False) -> None:
+    """One dashed stub for all the shared weights step ``s`` uses, each with its share's norm.
+
+    ``per_use``: an edge for every use with its own magnitude (op detail); otherwise one edge per
+    op with the magnitudes combined (module detail)."""
     if not uses:
         return
     stub = f"shared{s}"
     members[s].append(stub)
-    lines = [f"{G.nodes[w]['label']} {_fmt(G.edges[w, v].get('grad_norm'))}" for w, v in uses]
+    lines = [f"{G.nodes[w]['label'].rsplit('.', 1)[-1]} {_fmt(G.edges[w, v].get('grad_norm'))}" for w, v in uses]
     out.append(f"    {stub} [label={quote('shared: ' + chr(10).join(lines))}, shape=box, style=\"dashed,filled\", "
-               f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\", fontsize=8];")
+               f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\", fontsize=8, class=\"shared-stub\"];")
+    if per_use:  # every use keeps its own edge and magnitude
+        for w, v in uses:
+            out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(scale.encode(G.edges[w, v].get('grad_norm'), labels))}];")
+        return
     for v in {v for _, v in uses}:
         norm = _combine(G.edges[w, u].get("grad_norm") for w, u in uses if u == v)
         out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(scale.encode(norm, labels))}];")
@@ -170,7 +178,6 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         if n in shared:
             continue
         by_step[d.get("step")].append(n)
-    stubs: list[str] = []
     members: dict[int, list[str]] = {}  # the DOT ids drawn inside each step
     uses_in: dict[str, dict[int, list[str]]] = {w: defaultdict(list) for w in shared}  # weight -> step -> users
     for w in shared:
@@ -183,21 +190,10 @@ def _dot(G: nx.DiGraph, scale: MagnitudeScale, labels: bool, caption: str, rolle
         members[s] = [ids[n] for n in by_step.get(s, [])]
         for n in by_step.get(s, []):
             out.append(f"    {ids[n]} [{_node_attrs(G.nodes[n])}];")
-        if merge_stubs:  # module detail: one stub per step lists every shared weight it uses
-            _merged_stub(G, s, [(w, v) for w in shared for v in uses_in[w].get(s, [])], ids, scale, labels, out, members)
-        for w in (() if merge_stubs else shared):  # the step's stub of each shared weight it uses
-            users = uses_in[w].get(s, [])
-            if users:
-                stub = f"{ids[w]}s{s}"
-                stubs.append(stub)
-                members[s].append(stub)
-                # A short name: the dashed box already says "a use of a shared weight".
-                name = G.nodes[w]["label"].rsplit(".", 1)[-1]
-                out.append(f"    {stub} [label={quote(name)}, shape=box, style=\"dashed,filled\", fontsize=8, "
-                           f"fillcolor=\"#eef4fb\", color=\"#6a8fbf\", fontcolor=\"#333355\", class=\"shared-stub\"];")
-                for v in users:
-                    e = scale.encode(G.edges[w, v].get("grad_norm"), labels)
-                    out.append(f"    {stub} -> {ids[v]} [{_edge_attrs(e)}];")
+        # One dashed stub per step lists every shared weight the step uses, with that step's
+        # share of each one's gradient (at op detail an edge per use keeps its own magnitude).
+        _merged_stub(G, s, [(w, v) for w in shared for v in uses_in[w].get(s, [])], ids, scale, labels, out,
+                     members, per_use=not merge_stubs)
         out.append("  }")
     # A time ruler below the steps: one invisible node per step in a single row, chained left to
     # right, each tied to the bottom of its step. Graphviz keeps a chain of plain nodes in order,
