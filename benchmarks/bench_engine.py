@@ -84,7 +84,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -131,18 +131,38 @@ def elman_data(seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def elman_engine(params: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray) -> am.Tensor:
-    """The Elman net's loss built from engine primitives; ``params`` are ``am.Parameter``."""
+class Ops(NamedTuple):
+    """The few ops the workloads use, taken from one library, so that the engine and its peers
+    (benchmarks/bench_peers.py) run literally the same model code."""
+
+    matmul: Callable
+    concat: Callable  # concat(list, axis)
+    sigmoid: Callable
+    tanh: Callable
+    sum: Callable
+    full: Callable    # full(shape, value): a constant
+
+
+ENGINE_OPS = Ops(am.matmul, am.concatenate, am.sigmoid, am.tanh, am.sum, np.full)
+
+
+def elman_loss(ops: Ops, params: Mapping[str, Any], xs: Any, ys: Any) -> Any:
+    """The Elman net's squared-error loss over all steps, written once for every library."""
     W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ELMAN_PARAMS)
-    h: Any = np.full((xs.shape[1], np.shape(W_hh)[0]), ELMAN_H0)  # constant initial state
+    h = ops.full((xs.shape[1], W_hh.shape[0]), ELMAN_H0)  # constant initial state
     loss = None
     for t in range(xs.shape[0]):
-        h = am.sigmoid(am.matmul(xs[t], W_xh) + am.matmul(h, W_hh) + b_h)
-        y = am.sigmoid(am.matmul(h, W_hy) + b_y)
+        h = ops.sigmoid(ops.matmul(xs[t], W_xh) + ops.matmul(h, W_hh) + b_h)
+        y = ops.sigmoid(ops.matmul(h, W_hy) + b_y)
         d = y - ys[t]
-        term = am.sum(d * d)
+        term = ops.sum(d * d)
         loss = term if loss is None else loss + term
     return loss
+
+
+def elman_engine(params: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray) -> am.Tensor:
+    """The Elman net's loss built from engine primitives; ``params`` are ``am.Parameter``."""
+    return elman_loss(ENGINE_OPS, params, xs, ys)
 
 
 def elman_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, ys: np.ndarray
@@ -224,28 +244,33 @@ def _check_gates(gates: str) -> None:
         raise ValueError(f"gates must be one of {LSTM_GATES}, got {gates!r}")
 
 
-def lstm_engine(params: Mapping[str, Any], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES) -> am.Tensor:
-    """The LSTM's loss, sum(h_T ** 2), built from engine primitives."""
+def lstm_loss(ops: Ops, params: Mapping[str, Any], xs: Any, gates: str = LSTM_DEFAULT_GATES) -> Any:
+    """The LSTM's loss, sum(h_T ** 2), written once for every library."""
     _check_gates(gates)
     W_x, W_h, b = (params[k] for k in LSTM_PARAMS)
-    n_h = np.shape(W_h)[0]
+    n_h = W_h.shape[0]
     s_i, s_f, s_g, s_o = ((slice(None), slice(k * n_h, (k + 1) * n_h)) for k in range(4))
-    h: Any = np.zeros((xs.shape[1], n_h))
-    c: Any = np.zeros((xs.shape[1], n_h))
+    h = ops.full((xs.shape[1], n_h), 0.0)
+    c = ops.full((xs.shape[1], n_h), 0.0)
     if gates == "concat":
-        W = am.concatenate([W_x, W_h], axis=0)
+        W = ops.concat([W_x, W_h], 0)
     for t in range(xs.shape[0]):
         if gates == "concat":
-            z = am.matmul(am.concatenate([xs[t], h], axis=1), W) + b
+            z = ops.matmul(ops.concat([xs[t], h], 1), W) + b
         else:
-            z = am.matmul(xs[t], W_x) + am.matmul(h, W_h) + b
-        i = am.sigmoid(z[s_i])
-        f = am.sigmoid(z[s_f])
-        g = am.tanh(z[s_g])
-        o = am.sigmoid(z[s_o])
+            z = ops.matmul(xs[t], W_x) + ops.matmul(h, W_h) + b
+        i = ops.sigmoid(z[s_i])
+        f = ops.sigmoid(z[s_f])
+        g = ops.tanh(z[s_g])
+        o = ops.sigmoid(z[s_o])
         c = f * c + i * g
-        h = o * am.tanh(c)
-    return am.sum(h * h)
+        h = o * ops.tanh(c)
+    return ops.sum(h * h)
+
+
+def lstm_engine(params: Mapping[str, Any], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES) -> am.Tensor:
+    """The LSTM's loss, sum(h_T ** 2), built from engine primitives."""
+    return lstm_loss(ENGINE_OPS, params, xs, gates)
 
 
 def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -170,40 +171,11 @@ def _version(dist: str, module: ModuleType | None = None) -> str:
 
 
 def torch_builders(torch: ModuleType) -> dict[str, Callable]:
-    def elman(params: Mapping[str, Any], xs: Any, ys: Any) -> Any:
-        W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in BE.ELMAN_PARAMS)
-        h = torch.full((xs.shape[1], W_hh.shape[0]), BE.ELMAN_H0, dtype=torch.float64)
-        loss = None
-        for t in range(xs.shape[0]):
-            h = torch.sigmoid(torch.matmul(xs[t], W_xh) + torch.matmul(h, W_hh) + b_h)
-            y = torch.sigmoid(torch.matmul(h, W_hy) + b_y)
-            d = y - ys[t]
-            term = torch.sum(d * d)
-            loss = term if loss is None else loss + term
-        return loss
+    def full(shape: tuple, value: float) -> Any:
+        return torch.full(shape, value, dtype=torch.float64)
 
-    def lstm(params: Mapping[str, Any], xs: Any, gates: str = BE.LSTM_DEFAULT_GATES) -> Any:
-        W_x, W_h, b = (params[k] for k in BE.LSTM_PARAMS)
-        n_h = W_h.shape[0]
-        s_i, s_f, s_g, s_o = ((slice(None), slice(k * n_h, (k + 1) * n_h)) for k in range(4))
-        h = torch.zeros((xs.shape[1], n_h), dtype=torch.float64)
-        c = torch.zeros((xs.shape[1], n_h), dtype=torch.float64)
-        if gates == "concat":
-            W = torch.cat([W_x, W_h], dim=0)
-        for t in range(xs.shape[0]):
-            if gates == "concat":
-                z = torch.matmul(torch.cat([xs[t], h], dim=1), W) + b
-            else:
-                z = torch.matmul(xs[t], W_x) + torch.matmul(h, W_h) + b
-            i = torch.sigmoid(z[s_i])
-            f = torch.sigmoid(z[s_f])
-            g = torch.tanh(z[s_g])
-            o = torch.sigmoid(z[s_o])
-            c = f * c + i * g
-            h = o * torch.tanh(c)
-        return torch.sum(h * h)
-
-    return {"elman": elman, "lstm": lstm}
+    ops = BE.Ops(torch.matmul, torch.cat, torch.sigmoid, torch.tanh, torch.sum, full)
+    return {"elman": functools.partial(BE.elman_loss, ops), "lstm": functools.partial(BE.lstm_loss, ops)}
 
 
 class TorchImpl:
@@ -252,40 +224,8 @@ def hips_builders(autograd: ModuleType) -> dict[str, Callable]:
 
     defvjp(sigmoid, lambda ans, x: lambda g: g * ans * (1.0 - ans))
 
-    def elman(params: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray) -> Any:
-        W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in BE.ELMAN_PARAMS)
-        h = np.full((xs.shape[1], np.shape(W_hh)[0]), BE.ELMAN_H0)
-        loss = None
-        for t in range(xs.shape[0]):
-            h = sigmoid(anp.matmul(xs[t], W_xh) + anp.matmul(h, W_hh) + b_h)
-            y = sigmoid(anp.matmul(h, W_hy) + b_y)
-            d = y - ys[t]
-            term = anp.sum(d * d)
-            loss = term if loss is None else loss + term
-        return loss
-
-    def lstm(params: Mapping[str, Any], xs: np.ndarray, gates: str = BE.LSTM_DEFAULT_GATES) -> Any:
-        W_x, W_h, b = (params[k] for k in BE.LSTM_PARAMS)
-        n_h = np.shape(W_h)[0]
-        s_i, s_f, s_g, s_o = ((slice(None), slice(k * n_h, (k + 1) * n_h)) for k in range(4))
-        h = np.zeros((xs.shape[1], n_h))
-        c = np.zeros((xs.shape[1], n_h))
-        if gates == "concat":
-            W = anp.concatenate([W_x, W_h], axis=0)
-        for t in range(xs.shape[0]):
-            if gates == "concat":
-                z = anp.matmul(anp.concatenate([xs[t], h], axis=1), W) + b
-            else:
-                z = anp.matmul(xs[t], W_x) + anp.matmul(h, W_h) + b
-            i = sigmoid(z[s_i])
-            f = sigmoid(z[s_f])
-            g = anp.tanh(z[s_g])
-            o = sigmoid(z[s_o])
-            c = f * c + i * g
-            h = o * anp.tanh(c)
-        return anp.sum(h * h)
-
-    return {"elman": elman, "lstm": lstm}
+    ops = BE.Ops(anp.matmul, anp.concatenate, sigmoid, anp.tanh, anp.sum, np.full)
+    return {"elman": functools.partial(BE.elman_loss, ops), "lstm": functools.partial(BE.lstm_loss, ops)}
 
 
 class HipsImpl:
