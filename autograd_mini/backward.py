@@ -126,8 +126,10 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 raise _freed_error(rec)
             if wanted is not None and id(rec) in wanted:  # wanted, and more wanted upstream
                 result[id(rec)] = (wanted[id(rec)], g, id(rec) in owned)
-            if owner is not None and owner() is not None:
-                result[id(rec)] = (owner(), g, False)
+            if owner is not None:  # retain_grad: a weak reference to the tensor
+                kept = owner()
+                if kept is not None:
+                    result[id(rec)] = (kept, g, False)
             keep = node is not None and node.keep_grads
             if keep:
                 node.output_grad = g

@@ -8,7 +8,6 @@ text formats. It is never asked for another format: a failed request leaves it m
 """
 from __future__ import annotations
 
-import html
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,11 +31,6 @@ def quote(text: object) -> str:
     s = str(text).replace("\\", "\\\\").replace('"', '\\"')
     s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
     return f'"{s}"'
-
-
-def html_text(text: object) -> str:
-    """Text for inside an HTML-like DOT label (``<...>``): markup characters escaped."""
-    return html.escape(str(text), quote=True).replace("\n", "<BR/>")
 
 
 def backend() -> str:
