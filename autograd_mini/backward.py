@@ -156,6 +156,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 if keep:
                     node.input_grads[i] = c
                 if old is None:
+                    if add_into is not None and not keep and not create_graph:
+                        owned.add(id(p))  # an op with add_into makes a fresh buffer: later uses add into it
                     if not is_rec:
                         leaf_grads[id(p)] = c
                         leaves[id(p)] = p

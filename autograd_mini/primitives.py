@@ -154,7 +154,9 @@ def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """Broadcast a reduction's output gradient back over the reduced axes."""
     shape = _shape(x)
     if type(g) is np.ndarray and axis is None:  # a plain backward of a full reduction: a filled array
-        return np.full(shape, g.reshape(()), dtype=g.dtype)
+        out = np.empty(shape, dtype=g.dtype)  # np.full, without its Python layer
+        out.fill(g.reshape(()))
+        return out
     if not keepdims:
         g = g.reshape(_keepdims_shape(shape, axis))
     return broadcast_to(g, shape)

@@ -152,6 +152,28 @@ def test_edge_contributions_are_kept_only_when_asked_and_sum_to_the_gradient():
             assert all(v > 0 for v in norms)
 
 
+def test_slices_of_one_tensor_add_into_one_buffer_without_changing_kept_edge_gradients():
+    # The LSTM's gates are four slices of one pre-activation: the first slice's gradient is a
+    # fresh buffer the others add into in place. The edge gradients a Tape keeps must stay
+    # each slice's own, and a further, non-slice use must still be added.
+    z0 = np.arange(1.0, 9.0).reshape(2, 4)
+    expected = np.tile([2.0, 3.0, 4.0, 5.0], (2, 1)) + 2 * z0  # from the slices + from (z*z).sum()
+    for keep in (False, True):
+        z = am.Tensor(z0, requires_grad=True)
+        with am.Tape(keep_grads=keep) as tape:
+            parts = [z[:, k:k + 1] * (k + 1.0) for k in range(4)]
+            loss = sum(p.sum() for p in parts) + (z * z).sum() + z[:, 0:4].sum()
+        g = am.gradients(loss, [z])[0]
+        np.testing.assert_allclose(g, expected, rtol=1e-12)
+        if keep:
+            slices = [n for n in tape.nodes if n.op == "getitem"]
+            assert len(slices) == 5
+            for k, n in enumerate(slices[:4]):
+                mask = np.zeros((2, 4))
+                mask[:, k] = k + 1.0
+                np.testing.assert_array_equal(n.input_grads[0], mask)
+
+
 def test_a_100000_op_chain_backpropagates_without_recursion():
     x = am.Parameter([1.0], name="x")
     y = x
