@@ -7,7 +7,6 @@ import runpy
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,15 +59,6 @@ def test_vanishing_gradients_example_shows_the_three_regimes(tmp_path):
         assert len(set(re.findall(r"<title>cluster_step(\d+)</title>", svg))) == 6
     legends = [re.findall(r">(\d\.\de[-+]\d\d)<", svg)[:2] for svg in sources]
     assert legends[0] == legends[1] == legends[2]  # one shared magnitude scale
-
-
-@pytest.mark.parametrize("name, argv, files", [
-    ("adding_problem", ["--steps", "2", "--length", "6", "--no-progress"], ["adding_problem.csv", "adding_problem_loss.csv"]),
-])
-def test_examples_run_on_tiny_settings(tmp_path, name, argv, files):
-    _example(name)["main"](argv + ["--out", str(tmp_path)])
-    for f in files:
-        assert (tmp_path / f).stat().st_size > 0
 
 
 def test_tied_weights_example_shared_gradient_is_the_sum_of_the_copies(tmp_path):
