@@ -8,6 +8,8 @@ of untrained nets, not for the README).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import runpy
 import shutil
 import tempfile
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     ap.add_argument("--quick", action="store_true", help="a few training steps only (for tests)")
     args = ap.parse_args(argv)
     quick = ["--quick"] if args.quick else []
-    with tempfile.TemporaryDirectory() as tmp:
+    print("running lecture.py and hmm_memory.py into a temporary folder (their output hidden) ...")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         runpy.run_path(str(HERE / "lecture.py"))["main"](["--out", tmp] + quick)
         runpy.run_path(str(HERE / "hmm_memory.py"))["main"](["--out", tmp] + quick)
         args.out.mkdir(parents=True, exist_ok=True)

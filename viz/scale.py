@@ -9,8 +9,9 @@ import networkx as nx
 
 from .render import quote
 
-# ColorBrewer YlOrRd, 9 classes: pale for small gradients, dark red for large ones.
-COLOURS = ("#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026")
+# ColorBrewer YlOrRd from its third class: yellow for small gradients, dark red for large ones
+# (its two palest classes vanish on a white page, and a small gradient must still be seen).
+COLOURS = ("#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026")
 ZERO_COLOUR = "#9e9e9e"       # a zero gradient: dashed grey
 NONFINITE_COLOUR = "#7b2fbe"  # inf or nan: a colour no magnitude gets
 NONE_COLOUR = "#c8c8c8"       # no gradient flowed (a constant input)
@@ -26,7 +27,7 @@ class MagnitudeScale:
 
     >>> s = MagnitudeScale(1e-4, 1.0)
     >>> s.encode(1.0)["color"], s.encode(1e-4)["color"]
-    ('#800026', '#ffffcc')
+    ('#800026', '#fed976')
     """
 
     lo: float
