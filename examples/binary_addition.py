@@ -106,11 +106,15 @@ def main(argv: list[str] | None = None) -> dict:
     table = accuracy_table(rnn, ff, args.seed)
     carries = carry_table(ff, rnn)
 
-    print("\nwhole sums right, on fresh numbers (trained on 8-bit numbers only)")
-    print(f"  {'bits':>4}  {'RNN 2-3-1':>10}  {'feed-forward, window ' + str(args.window):>24}")
+    ff_name = f"feed-forward, window {args.window}"
+    print("\non fresh numbers (trained on 8-bit numbers only): bits right, and whole sums right")
+    print(f"  {'bits':>4}  {'RNN 2-3-1':>20}  {ff_name:>24}")
+    print(f"  {'':>4}  {'bits':>9} {'sums':>10}  {'bits':>13} {'sums':>10}")
     for bits in LENGTHS:
-        r = {row["model"].split(",")[0]: row["sums_correct"] for row in table if row["bits"] == bits}
-        print(f"  {bits:>4}  {r['RNN 2-3-1']:>10.1%}  {r['feed-forward']:>24.1%}")
+        r = {row["model"].split(",")[0]: row for row in table if row["bits"] == bits}
+        rnn_row, ff_row = r["RNN 2-3-1"], r["feed-forward"]
+        print(f"  {bits:>4}  {rnn_row['bits_correct']:>9.1%} {rnn_row['sums_correct']:>10.1%}"
+              f"  {ff_row['bits_correct']:>13.1%} {ff_row['sums_correct']:>10.1%}")
     print("\nthe column a carry reaches after travelling n columns")
     print(f"  {'n':>4}  {'RNN':>6}  {'feed-forward':>12}")
     for row in carries:
