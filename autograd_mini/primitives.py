@@ -227,14 +227,21 @@ def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarra
 
 
 def _is_basic_index(index: Any) -> bool:
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+    # A loop, not all(...): this runs once per slice in every backward, and a generator costs more.
+    for p in (index if type(index) is tuple else (index,)):
+        if not (type(p) is slice or p is None or p is Ellipsis or isinstance(p, (int, np.integer))):
+            return False
+    return True
 
 
 def _getitem_add_into(buffer: np.ndarray, g: np.ndarray, ans: Any, x: Any, index: Any) -> None:
     """Add getitem's gradient into an existing buffer at ``index``, without a zeros-sized temporary."""
     if _is_basic_index(index):
-        buffer[index] += g
+        view = buffer[index]
+        if type(view) is np.ndarray:  # a view: adding into it adds into the buffer, no write-back
+            view += g
+        else:                         # every axis indexed by an integer: a scalar, not a view
+            buffer[index] += g
     else:
         np.add.at(buffer, index, g)
 
@@ -251,7 +258,9 @@ def _concatenate(*arrays: np.ndarray, axis: int = 0) -> np.ndarray:
 
 def _concatenate_vjp(i: int, g: Any, ans: Any, *arrays: Any, axis: int = 0) -> Any:
     ax = axis % len(_shape(ans))
-    start = int(np.sum([_shape(a)[ax] for a in arrays[:i]], dtype=int))
+    start = 0
+    for a in arrays[:i]:  # plain ints: np.sum of a list costs microseconds on every step
+        start += _shape(a)[ax]
     index = (slice(None),) * ax + (slice(start, start + _shape(arrays[i])[ax]),)
     return _getitem(g, index)
 
@@ -379,8 +388,11 @@ def getitem(x: Any, index: Any) -> Any:
     """``x[index]``: slices, integers and integer arrays (repeated indices accumulate gradient)."""
     if isinstance(index, Tensor):
         index = index.value
-    elif isinstance(index, tuple):
-        index = tuple(i.value if isinstance(i, Tensor) else i for i in index)
+    elif type(index) is tuple:
+        for i in index:
+            if isinstance(i, Tensor):  # rare: rebuild the index only then
+                index = tuple(i.value if isinstance(i, Tensor) else i for i in index)
+                break
     return _getitem(x, index)
 
 

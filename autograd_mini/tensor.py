@@ -314,11 +314,16 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         t.requires_grad = True
         keep = op.saves
         if keep is not None:  # keep only the values the VJPs read; the rest as their shapes
-            if not keep and n == 2:
+            if n == 2:
                 v0, v1 = vals
-                vals = (v0.shape if type(v0) is _ndarray else v0, v1.shape if type(v1) is _ndarray else v1)
-            elif not keep and n == 1:
-                vals = (vals[0].shape,)
+                if type(v0) is _ndarray and 0 not in keep:
+                    v0 = v0.shape
+                if type(v1) is _ndarray and 1 not in keep:
+                    v1 = v1.shape
+                vals = (v0, v1)
+            elif n == 1:
+                if 0 not in keep:
+                    vals = (vals[0].shape,)
             else:
                 vals = _as_shapes(vals, keep)
         shape = out.shape
