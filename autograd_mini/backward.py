@@ -104,6 +104,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     if wanted is not None and id(root) in wanted and id(root) not in needed:
         return {id(root): (wanted[id(root)], seed, False)}
     anomaly = STATE.anomaly
+    special = wanted is not None or create_graph or anomaly  # else: skip their checks per node
     # A record's gradient accumulates in its GRAD slot (cleared when the record is visited, or in
     # `finally` for those never visited); a leaf's in
     # `leaf_grads`. `owned`: the records and leaves (by id; all alive during the pass) whose
@@ -124,19 +125,20 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             rec[GRAD] = None
             if inputs is None:
                 raise _freed_error(rec)
-            if wanted is not None and id(rec) in wanted:  # wanted, and more wanted upstream
-                result[id(rec)] = (wanted[id(rec)], g, id(rec) in owned)
-            if owner is not None:  # retain_grad: a weak reference to the tensor
-                kept = owner()
-                if kept is not None:
-                    result[id(rec)] = (kept, g, False)
-            keep = node is not None and node.keep_grads
-            if keep:
-                node.output_grad = g
-            if create_graph:
-                ans, args = _graph_args(rec)
-            else:
-                args = vals
+            keep = False
+            args = vals
+            if special or node is not None or owner is not None:  # the rare cases, checked at once
+                if wanted is not None and id(rec) in wanted:  # wanted, and more wanted upstream
+                    result[id(rec)] = (wanted[id(rec)], g, id(rec) in owned)
+                if owner is not None:  # retain_grad: a weak reference to the tensor
+                    kept = owner()
+                    if kept is not None:
+                        result[id(rec)] = (kept, g, False)
+                keep = node is not None and node.keep_grads
+                if keep:
+                    node.output_grad = g
+                if create_graph:
+                    ans, args = _graph_args(rec)
             vjps = op.vjps
             add_into = op.add_into
             for i in parents:
@@ -151,10 +153,11 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 except Exception as e:
                     e.add_note(f"in the backward pass of {op.name} (argument {i}) at {format_scope(where)}")
                     raise
-                if anomaly and not np.isfinite(_value(c)).all():
-                    _raise_anomaly(op.name, "sent its input a gradient with", _value(c), where)
-                if keep:
-                    node.input_grads[i] = c
+                if anomaly or keep:
+                    if anomaly and not np.isfinite(_value(c)).all():
+                        _raise_anomaly(op.name, "sent its input a gradient with", _value(c), where)
+                    if keep:
+                        node.input_grads[i] = c
                 if old is None:
                     if add_into is not None and not keep and not create_graph:
                         owned.add(id(p))  # an op with add_into makes a fresh buffer: later uses add into it

@@ -38,7 +38,8 @@ def _arr(x: Any) -> Any:
 
 def unbroadcast(g: Any, like: Any) -> Any:
     """Sum ``g`` back to the shape of ``like``: undo numpy broadcasting in a VJP."""
-    shape = like if type(like) is tuple else _shape(like)
+    kind = type(like)
+    shape = like if kind is tuple else like.shape if kind is np.ndarray else _shape(like)
     gshape = g.shape
     if gshape == shape:
         return g
