@@ -315,18 +315,25 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         keep = op.saves
         if keep is not None:  # keep only the values the VJPs read; the rest as their shapes
             if n == 2:
+                # An input that is a record has its shape tuple already: sharing it means
+                # fewer objects that live until backward, so fewer garbage-collector passes.
                 v0, v1 = vals
                 if type(v0) is _ndarray and 0 not in keep:
-                    v0 = v0.shape
+                    i0 = inputs[0]
+                    v0 = i0[SHAPE] if type(i0) is list else v0.shape
                 if type(v1) is _ndarray and 1 not in keep:
-                    v1 = v1.shape
+                    i1 = inputs[1]
+                    v1 = i1[SHAPE] if type(i1) is list else v1.shape
                 vals = (v0, v1)
             elif n == 1:
                 if 0 not in keep:
-                    vals = (vals[0].shape,)
+                    i0 = inputs[0]
+                    vals = (i0[SHAPE] if type(i0) is list else vals[0].shape,)
             else:
                 vals = _as_shapes(vals, keep)
-        shape = out.shape
+        shape = _SHAPES.get(out.shape)
+        if shape is None:
+            shape = _intern_shape(out.shape)
         t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(state.counter),
                         out if op.saves_ans else shape, shape, None, None, None]
         if state.tapes:
@@ -336,6 +343,17 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
     functools.update_wrapper(wrapped, fun)
     wrapped.op = op  # type: ignore[attr-defined]
     return wrapped
+
+
+# Output shapes, one tuple each: every record keeps its shape until backward, and one shared
+# tuple is one object fewer per op for the garbage collector to count and scan.
+_SHAPES: dict[tuple, tuple] = {}
+
+
+def _intern_shape(shape: tuple) -> tuple:
+    if len(_SHAPES) < 10_000:  # a program of ever-new shapes gets plain tuples beyond this
+        _SHAPES[shape] = shape
+    return shape
 
 
 _FIRST, _SECOND = (0,), (1,)
