@@ -147,6 +147,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 old = p[GRAD] if is_rec else leaf_grads.get(id(p))
                 if add_into is not None and i == 0 and old is not None and id(p) in owned and not keep:
                     add_into(old, g, ans, *args, **kw)
+                    if anomaly and not np.isfinite(old).all():
+                        _raise_anomaly(op.name, "sent its input a gradient with", old, where)
                     continue
                 try:
                     c = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)

@@ -230,7 +230,9 @@ def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarra
 def _is_basic_index(index: Any) -> bool:
     # A loop, not all(...): this runs once per slice in every backward, and a generator costs more.
     for p in (index if type(index) is tuple else (index,)):
-        if not (type(p) is slice or p is None or p is Ellipsis or isinstance(p, (int, np.integer))):
+        # A bool is an int to isinstance, but numpy reads it as a mask (advanced: a copy, not a view).
+        if not (type(p) is slice or p is None or p is Ellipsis
+                or (isinstance(p, (int, np.integer)) and type(p) is not bool)):
             return False
     return True
 

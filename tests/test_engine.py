@@ -174,6 +174,28 @@ def test_slices_of_one_tensor_add_into_one_buffer_without_changing_kept_edge_gra
                 np.testing.assert_array_equal(n.input_grads[0], mask)
 
 
+@pytest.mark.parametrize("index", [True, (Ellipsis, True), (0, True), np.True_])
+def test_a_bool_index_is_a_mask_not_an_integer_when_slices_share_a_buffer(index):
+    # x[True] is advanced indexing (a copy): adding into it in place would drop the gradient.
+    x0 = np.arange(1.0, 7.0).reshape(2, 3)
+    x = am.Tensor(x0, requires_grad=True)
+    loss = (x[index] * 2.0).sum() + x[:, 1:].sum() + x[0:1].sum()
+    g = am.gradients(loss, [x])[0]
+    mask = np.zeros_like(x0)
+    np.add.at(mask, index, 2.0)  # numpy's own reading of the index
+    expected = mask + np.pad(np.ones((2, 2)), ((0, 0), (1, 0))) + np.pad(np.ones((1, 3)), ((0, 1), (0, 0)))
+    np.testing.assert_array_equal(g, expected)
+
+
+def test_anomaly_mode_sees_a_non_finite_gradient_added_into_a_slice_buffer():
+    # Each slice's gradient is finite (1e308); where slices overlap, their sum is not.
+    x = am.Tensor(np.full(4, 1e-300), requires_grad=True)
+    with am.detect_anomaly():
+        a, b = x[0:2], x[2:4]
+        loss = (a * 1e308).sum() + (b * 1e308).sum() + (x[1:3] * 1e308).sum()
+        with pytest.raises(FloatingPointError, match="getitem .* non-finite"):
+            loss.backward()
+
 def test_a_100000_op_chain_backpropagates_without_recursion():
     x = am.Parameter([1.0], name="x")
     y = x
