@@ -147,8 +147,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 old = p[GRAD] if is_rec else leaf_grads.get(id(p))
                 if add_into is not None and i == 0 and old is not None and id(p) in owned and not keep:
                     add_into(old, g, ans, *args, **kw)
-                    if anomaly and not np.isfinite(old).all():
-                        _raise_anomaly(op.name, "sent its input a gradient with", old, where)
+                    if anomaly:
+                        _check_gradient(op, old, where)
                     continue
                 try:
                     c = vjps[i](g, ans, *args, **kw) if kw else vjps[i](g, ans, *args)
@@ -156,8 +156,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     e.add_note(f"in the backward pass of {op.name} (argument {i}) at {format_scope(where)}")
                     raise
                 if anomaly or keep:
-                    if anomaly and not np.isfinite(_value(c)).all():
-                        _raise_anomaly(op.name, "sent its input a gradient with", _value(c), where)
+                    if anomaly:
+                        _check_gradient(op, c, where)
                     if keep:
                         node.input_grads[i] = c
                 if old is None:
@@ -168,9 +168,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                         leaves[id(p)] = p
                         continue
                     p[GRAD] = c
-                    if wanted is None:
-                        heappush(heap, (p[SEQ], p))
-                    elif id(p) in needed:
+                    if needed is None or id(p) in needed:  # None: no wrt, every record is needed
                         heappush(heap, (p[SEQ], p))
                     elif id(p) in wanted:
                         touched.append(p)  # never popped: cleared in `finally`
@@ -200,6 +198,12 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
         for _, rec in heap:  # left over after an error
             rec[GRAD] = None
     return result
+
+
+def _check_gradient(op: Op, grad: Any, where: tuple) -> None:
+    """detect_anomaly: raise at the first non-finite gradient an op sends its input."""
+    if not np.isfinite(_value(grad)).all():
+        _raise_anomaly(op.name, "sent its input a gradient with", _value(grad), where)
 
 
 def _value(x: Any) -> Any:

@@ -117,10 +117,10 @@ ELMAN_H0 = 0.5
 ELMAN_PARAMS = ("W_xh", "W_hh", "b_h", "W_hy", "b_y")
 
 
-def elman_params(seed: int = 0) -> dict[str, np.ndarray]:
+def elman_params(seed: int = 0, n_hidden: int = ELMAN_HIDDEN) -> dict[str, np.ndarray]:
     """Weights of the Elman net as numpy arrays (fixed seed)."""
     rng = np.random.default_rng(seed)
-    n_in, n_h, n_out = ELMAN_INPUTS, ELMAN_HIDDEN, ELMAN_OUTPUTS
+    n_in, n_h, n_out = ELMAN_INPUTS, n_hidden, ELMAN_OUTPUTS
     return {
         "W_xh": rng.normal(0.0, 1.0, (n_in, n_h)),
         "W_hh": rng.normal(0.0, 1.0 / np.sqrt(n_h), (n_h, n_h)),
@@ -529,9 +529,13 @@ WORKLOADS = {
 }
 
 
+def _workload_kwargs(name: str, lstm_gates: str) -> dict[str, str]:
+    return {"gates": lstm_gates} if name.startswith("lstm") else {}
+
+
 def run_workload(name: str, repeat: int, min_time: float, lstm_gates: str) -> dict[str, Any]:
     w = WORKLOADS[name]
-    kwargs = {"gates": lstm_gates} if name.startswith("lstm") else {}
+    kwargs = _workload_kwargs(name, lstm_gates)
     title = w["title"] + (f", gates={lstm_gates}" if kwargs else "")
     params, data = w["params"](), w["data"]()
     print(f"\n{title}")
@@ -569,7 +573,7 @@ def profile_engine(name: str, calls: int, lstm_gates: str, top: int = 10) -> Non
     import pstats
 
     w = WORKLOADS[name]
-    kwargs = {"gates": lstm_gates} if name.startswith("lstm") else {}
+    kwargs = _workload_kwargs(name, lstm_gates)
     step = engine_step(w["builder"], w["params"](), w["data"](), **kwargs)
     step()
     prof = cProfile.Profile()

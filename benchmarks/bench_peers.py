@@ -95,16 +95,8 @@ LSTM_TARGET = 1.3    # autograd_mini / numpy must be at most this on the LSTM
 
 
 def elman_params(n_hidden: int = BE.ELMAN_HIDDEN, seed: int = 0) -> dict[str, np.ndarray]:
-    """``bench_engine.elman_params`` with the hidden size as a parameter (identical for 16)."""
-    rng = np.random.default_rng(seed)
-    n_in, n_h, n_out = BE.ELMAN_INPUTS, n_hidden, BE.ELMAN_OUTPUTS
-    return {
-        "W_xh": rng.normal(0.0, 1.0, (n_in, n_h)),
-        "W_hh": rng.normal(0.0, 1.0 / np.sqrt(n_h), (n_h, n_h)),
-        "b_h": rng.normal(0.0, 0.1, (n_h,)),
-        "W_hy": rng.normal(0.0, 1.0 / np.sqrt(n_h), (n_h, n_out)),
-        "b_y": rng.normal(0.0, 0.1, (n_out,)),
-    }
+    """``bench_engine.elman_params`` with the hidden size first (identical for 16)."""
+    return BE.elman_params(seed, n_hidden=n_hidden)
 
 
 WORKLOADS: dict[str, dict[str, Any]] = {

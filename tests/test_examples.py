@@ -59,9 +59,10 @@ TIED = {
     "tied_weights_shared.svg": None,
 }
 HMM = {"hmm_memory.csv": first_column("HMM", "HMM", "HMM", "HMM", "RNN"), "hmm_memory.svg": None}
-GALLERY = {name: None for name in (*[n for n in VANISHING if n.endswith(".svg")],
-                                   *[n for n in TIED if n.endswith(".svg")], "hmm_memory.svg",
-                                   "binary_addition_unrolled.svg")}  # + the automaton, when trained
+GALLERY = dict.fromkeys([  # + binary_addition_automaton.svg, when the net is trained
+    "binary_addition_unrolled.svg", "vanishing_gradients_chart.svg", "vanishing_gradients_small.svg",
+    "vanishing_gradients_large.svg", "vanishing_gradients_lstm.svg", "tied_weights_copies.svg",
+    "tied_weights_shared.svg", "hmm_memory.svg"])
 
 # name -> (tiny arguments, {file it must write: check of its table, or None})
 EXAMPLES = {
