@@ -147,8 +147,25 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
     return unbroadcast(x.mT @ g, y)
 
 
+def _matmul_vjp_y_sum(calls: list, out: np.ndarray | None) -> np.ndarray:
+    """The weight's gradient over many uses, x_1^T g_1 + x_2^T g_2 + ..., as ONE matmul of the
+    stacked inputs and gradients: a recurrent weight's gradient over every time step at once."""
+    if len(calls) > 1 and all(type(x) is np.ndarray and x.ndim == 2 and g.ndim == 2
+                              for g, _, (x, _) in calls):
+        total = np.concatenate([x for _, _, (x, _) in calls]).T @ np.concatenate([g for g, _, _ in calls])
+    else:
+        total = _matmul_vjp_y(*calls[0][:2], *calls[0][2])
+        for g, ans, args in calls[1:]:
+            total = total + _matmul_vjp_y(g, ans, *args)
+    if out is None:
+        return total
+    out += total
+    return out
+
+
 matmul = primitive(np.matmul, name="matmul")
 defvjp(matmul,   _matmul_vjp_x, _matmul_vjp_y)
+matmul.op.sum_vjp = (1, _matmul_vjp_y_sum)
 
 
 def _reduce_vjp(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
@@ -237,8 +254,8 @@ def _is_basic_index(index: Any) -> bool:
     return True
 
 
-def _getitem_add_into(buffer: np.ndarray, g: np.ndarray, ans: Any, x: Any, index: Any) -> None:
-    """Add getitem's gradient into an existing buffer at ``index``, without a zeros-sized temporary."""
+def add_slice(buffer: np.ndarray, index: Any, g: Any) -> None:
+    """``buffer[index] += g`` in place; repeated integer indices accumulate (numpy's ``+=`` would not)."""
     if _is_basic_index(index):
         view = buffer[index]
         if type(view) is np.ndarray:  # a view: adding into it adds into the buffer, no write-back
@@ -249,8 +266,18 @@ def _getitem_add_into(buffer: np.ndarray, g: np.ndarray, ans: Any, x: Any, index
         np.add.at(buffer, index, g)
 
 
+def _getitem_vjp_sum(calls: list, out: np.ndarray | None) -> np.ndarray:
+    """getitem's VJPs for many slices of one tensor, summed: one buffer, not one per slice."""
+    if out is None:
+        g, _, (x, _) = calls[0]
+        out = np.zeros(_shape(x), dtype=g.dtype)
+    for g, _, (_, index) in calls:
+        add_slice(out, index, g)
+    return out
+
+
 defvjp(_getitem,     lambda g, ans, x, index: _scatter_add(g, index, _shape(x)), None)
-_getitem.op.add_into = _getitem_add_into
+_getitem.op.sum_vjp = (0, _getitem_vjp_sum)
 defvjp(_scatter_add, lambda g, ans, h, index, shape: _getitem(g, index), None, None)
 
 

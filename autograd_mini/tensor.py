@@ -204,15 +204,17 @@ def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Te
 class Op:
     """A primitive's identity: its name, numpy forward and one VJP per argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "add_into", "saves", "saves_ans")
+    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "sum_vjp", "saves", "saves_ans")
 
     def __init__(self, name: str, fun: Callable) -> None:
         self.name = name
         self.fun = fun
         self.vjps: Any = None  # until defvjp
-        # Optional ``add_into(buffer, g, ans, *args, **kw)``: add the first argument's gradient
-        # into a buffer the backward pass owns, in place (getitem: no full-size zeros per slice).
-        self.add_into: Callable | None = None
+        # Optional ``(i, total)``: argument i's VJPs are cheaper summed over all the uses of one
+        # tensor than one by one, so a plain backward collects the calls ``(g, ans, args)`` and
+        # asks ``total(calls, out)`` for their sum, added into ``out`` (an array the pass owns)
+        # or, if out is None, in a fresh array. matmul's weight: one matmul for every time step.
+        self.sum_vjp: tuple[int, Callable] | None = None
         # What backward needs kept: ``saves`` the input positions whose values the VJPs read
         # (None: all), ``saves_ans`` the output value. The others reach the VJPs as their
         # shapes (a tuple) only. Built-ins declare it with :func:`saves`; user ops keep all.

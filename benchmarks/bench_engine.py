@@ -2,13 +2,19 @@
 
 What is measured
 ----------------
-Two recurrent workloads are built twice, in the same process, computing exactly the same
-math with the same numpy kernels in the same order:
+Two recurrent workloads are built three times, in the same process, computing the same math
+with the same numpy kernels:
 
 * with the engine: the model is written with ``autograd_mini`` primitives on
   ``am.Parameter`` weights, and ``loss.backward()`` fills ``.grad``;
-* by hand: a numpy forward that mirrors the engine's ops one for one, and a hand-written
-  backpropagation-through-time that returns the gradients.
+* by hand (the reference): a numpy forward that mirrors the engine's ops one for one, and a
+  hand-written backpropagation-through-time that returns the gradients. It sums a weight's
+  gradient step by step, ``dW += x_t.T @ dz_t``, as textbook BPTT does; the targets are
+  measured against it;
+* by hand, "at once": the same, except that each weight's (and bias's) gradient is one matmul
+  (one sum) over all the steps after the backward sweep, ``dW = [x_1; ...; x_T].T @ [dz_1; ...;
+  dz_T]``. The engine sums the uses of a weight this way too (64 steps per matmul, see
+  ``Op.sum_vjp``), so the comparison with "at once" is like for like: printed, no target.
 
 Workloads (float64, fixed seeds):
 
@@ -45,18 +51,22 @@ Both sigmoids use the engine's overflow-free formula
 
 For each workload the script
 
-1. checks that the engine's gradient of every parameter agrees with the hand-written BPTT
+1. checks that the engine's gradient of every parameter agrees with both hand-written BPTTs
    (``np.allclose``, rtol 1e-9, float64) and the losses agree, and aborts with exit code 1
    if not -- a timing of a wrong gradient is worthless;
 2. counts the ops the engine records for one forward (``am.Tape()``);
 3. times forward + backward of each side: warm-up, then ``--repeat`` samples per side, the
-   two sides interleaved (alternating which goes first), each sample the mean over enough
+   sides interleaved (alternating their order), each sample the mean over enough
    calls to last ~0.2 s; the figure is the best (minimum) sample, as ``timeit`` recommends,
    with the median printed beside it. The garbage collector stays on (it is part of what
    an engine that allocates many small objects costs);
 4. prints engine time, reference time, ratio engine/reference, the recorded op count and the
    engine overhead per recorded op, (engine - reference) / n_ops in microseconds, with
-   PASS/MISS against the targets: ratio <= 2.5 on (a), <= 1.3 on (b), overhead <= 3 us/op.
+   PASS/MISS against the targets: ratio <= 2.5 on (a), <= 1.3 on (b), overhead <= 3 us/op;
+   the same two figures against "at once"; and the page faults per call of each side, with a warning when there are many. In some
+   processes glibc hands the LSTM's freed memory back to the OS and the next call faults it in
+   again (once measured: 22,000 faults and +25 ms per call of the reference), so that side's
+   time is then a matter of luck.
 
 A MISS is a measurement, not a failure: the exit code is 0 unless the gradients disagree.
 The script sets no thread environment variables; it prints the ones it sees, and the BLAS
@@ -73,10 +83,10 @@ Importable pieces (tests check gradient agreement with them)::
 
     elman_params(seed), elman_data(seed)          -> dict of numpy params, (xs, ys)
     elman_engine(params, xs, ys)                  -> loss Tensor   (params: am.Parameter)
-    elman_numpy(params, xs, ys)                   -> (loss, grads) (params: numpy arrays)
+    elman_numpy(params, xs, ys, weights_at_once=False) -> (loss, grads) (params: numpy arrays)
     lstm_params(seed), lstm_data(seed)            -> dict, (xs,)
     lstm_engine(params, xs, gates="concat")       -> loss Tensor
-    lstm_numpy(params, xs, gates="concat")        -> (loss, grads)
+    lstm_numpy(params, xs, gates="concat", weights_at_once=False) -> (loss, grads)
     engine_loss_and_grads(builder, params, *data) -> (loss, grads) through the engine
     check_gradients(name, builder, reference, params, data) -> max scaled error; raises
 """
@@ -96,6 +106,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 import numpy as np
 
 import autograd_mini as am
+
+try:
+    import resource  # Unix only: page-fault counts
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 RTOL = 1e-9
 ATOL = 1e-12  # scaled by the largest reference gradient of the parameter
@@ -172,9 +187,13 @@ def elman_engine(params: Mapping[str, Any], xs: np.ndarray, ys: np.ndarray) -> a
     return elman_loss(ENGINE_OPS, params, xs, ys)
 
 
-def elman_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, ys: np.ndarray
-                ) -> tuple[float, dict[str, np.ndarray]]:
-    """Hand-written forward + BPTT of :func:`elman_engine`: ``(loss, {name: gradient})``."""
+def elman_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, ys: np.ndarray,
+                weights_at_once: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+    """Hand-written forward + BPTT of :func:`elman_engine`: ``(loss, {name: gradient})``.
+
+    The weights' gradients are summed step by step, as textbook BPTT does; with
+    ``weights_at_once`` each is one matmul over all the steps at the end (like the engine's).
+    """
     W_xh, W_hh, b_h, W_hy, b_y = (params[k] for k in ELMAN_PARAMS)
     steps = xs.shape[0]
     h = np.full((xs.shape[1], W_hh.shape[0]), ELMAN_H0)
@@ -199,20 +218,29 @@ def elman_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, ys: np.ndarray
     W_hh_T = W_hh.T
     W_hy_T = W_hy.T
     dh_next = None
+    dzs, das = [None] * steps, [None] * steps
     for t in range(steps - 1, -1, -1):
         h, h_prev, y = hs[t + 1], hs[t], outs[t]
         dz = 2.0 * diffs[t] * y * (1.0 - y)
-        dW_hy += h.T @ dz
-        db_y += dz.sum(axis=0)
         dh = dz @ W_hy_T
         if dh_next is not None:
             dh += dh_next
         da = dh * h * (1.0 - h)
-        dW_xh += xs[t].T @ da
-        dW_hh += h_prev.T @ da
-        db_h += da.sum(axis=0)
+        if weights_at_once:
+            dzs[t], das[t] = dz, da
+        else:
+            dW_hy += h.T @ dz
+            db_y += dz.sum(axis=0)
+            dW_xh += xs[t].T @ da
+            dW_hh += h_prev.T @ da
+            db_h += da.sum(axis=0)
         if t > 0:  # the initial state is a constant: no gradient needed for it
             dh_next = da @ W_hh_T
+    if weights_at_once:
+        DZ, DA = np.concatenate(dzs), np.concatenate(das)
+        dW_hy, db_y = np.concatenate(hs[1:]).T @ DZ, DZ.sum(axis=0)
+        dW_xh = xs.reshape(-1, xs.shape[2]).T @ DA
+        dW_hh, db_h = np.concatenate(hs[:-1]).T @ DA, DA.sum(axis=0)
     grads = {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h, "W_hy": dW_hy, "b_y": db_y}
     return float(loss), grads
 
@@ -280,9 +308,13 @@ def lstm_engine(params: Mapping[str, Any], xs: np.ndarray, gates: str = LSTM_DEF
     return lstm_loss(ENGINE_OPS, params, xs, gates)
 
 
-def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES
-               ) -> tuple[float, dict[str, np.ndarray]]:
-    """Hand-written forward + BPTT of :func:`lstm_engine`: ``(loss, {name: gradient})``."""
+def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LSTM_DEFAULT_GATES,
+               weights_at_once: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+    """Hand-written forward + BPTT of :func:`lstm_engine`: ``(loss, {name: gradient})``.
+
+    The weights' gradients are summed step by step, as textbook BPTT does; with
+    ``weights_at_once`` each is one matmul over all the steps at the end (like the engine's).
+    """
     _check_gates(gates)
     W_x, W_h, b = (params[k] for k in LSTM_PARAMS)
     steps, batch, n_in = xs.shape
@@ -317,10 +349,13 @@ def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LS
     db = np.zeros_like(b)
     W_T = W.T if concat else W_h.T
     dz = np.empty((batch, 4 * n_h))
+    dzs = np.empty((steps, batch, 4 * n_h)) if weights_at_once else None
     dh = 2.0 * h
     dc = None
     for t in range(steps - 1, -1, -1):
         xh, h_prev, c_prev, i, f, g, o, tc = tape[t]
+        if weights_at_once:
+            dz = dzs[t]
         do = dh * tc
         dct = dh * o * (1.0 - tc * tc)
         dc = dct if dc is None else dc + dct
@@ -328,17 +363,26 @@ def lstm_numpy(params: Mapping[str, np.ndarray], xs: np.ndarray, gates: str = LS
         dz[:, s_f] = dc * c_prev * f * (1.0 - f)
         dz[:, s_g] = dc * i * (1.0 - g * g)
         dz[:, s_o] = do * o * (1.0 - o)
-        db += dz.sum(axis=0)
-        if concat:
-            dW += xh.T @ dz
-        else:
-            dW_x += xs[t].T @ dz
-            dW_h += h_prev.T @ dz
+        if not weights_at_once:
+            db += dz.sum(axis=0)
+            if concat:
+                dW += xh.T @ dz
+            else:
+                dW_x += xs[t].T @ dz
+                dW_h += h_prev.T @ dz
         if t > 0:  # the initial state is a constant: no gradient needed for it
             dh = dz @ W_T
             if concat:
                 dh = dh[:, n_in:]
             dc = dc * f
+    if weights_at_once:
+        Z = dzs.reshape(steps * batch, 4 * n_h)
+        db = Z.sum(axis=0)
+        if concat:
+            dW = np.concatenate([step[0] for step in tape]).T @ Z
+        else:
+            dW_x = xs.reshape(steps * batch, n_in).T @ Z
+            dW_h = np.concatenate([step[1] for step in tape]).T @ Z
     if concat:
         dW_x, dW_h = dW[:n_in], dW[n_in:]
     return float(loss), {"W_x": dW_x, "W_h": dW_h, "b": db}
@@ -415,9 +459,18 @@ def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
         number *= 2
 
 
+def _minor_faults() -> int:
+    """Page faults of this process so far that the kernel served without disk (0 if unknown)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else 0
+
+
 def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: float,
-                     warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each function, ``repeat`` samples each, the functions interleaved."""
+                     warmup: int = 2, faults: dict[str, list[float]] | None = None
+                     ) -> dict[str, list[float]]:
+    """Seconds per call of each function, ``repeat`` samples each, the functions interleaved.
+
+    With ``faults`` (a dict), also the page faults per call of each sample, by name.
+    """
     names = list(fns)
     for name in names:
         for _ in range(warmup):
@@ -427,10 +480,13 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], repeat: int, min_time: f
     for r in range(repeat):
         for name in (names if r % 2 == 0 else names[::-1]):
             fn, number = fns[name], numbers[name]
+            f0 = _minor_faults()
             t0 = time.perf_counter()
             for _ in range(number):
                 fn()
             samples[name].append((time.perf_counter() - t0) / number)
+            if faults is not None:
+                faults.setdefault(name, []).append((_minor_faults() - f0) / number)
     return samples
 
 
@@ -459,6 +515,10 @@ def reference_step(reference: Callable, params: Mapping[str, np.ndarray], data: 
 # --- reporting --------------------------------------------------------------------------------
 
 OVERHEAD_TARGET_US = 3.0
+# Page faults per call worth a warning: thousands mean glibc gave freed memory back to the OS and
+# the next call faulted it in again (~1 us each), which makes that side's time a matter of luck.
+FAULTS_NOTICE = 100
+_FAULTS_WARNING = "\n  WARNING    page faults distort this comparison; rerun, or compare the medians"
 
 
 def _fmt_time(seconds: float) -> str:
@@ -539,32 +599,46 @@ def run_workload(name: str, repeat: int, min_time: float, lstm_gates: str) -> di
     title = w["title"] + (f", gates={lstm_gates}" if kwargs else "")
     params, data = w["params"](), w["data"]()
     print(f"\n{title}")
+    at_once = functools.partial(w["reference"], weights_at_once=True)
     try:
-        worst = check_gradients(name, w["builder"], w["reference"], params, data, **kwargs)
+        worst = max(check_gradients(name, w["builder"], reference, params, data, **kwargs)
+                             for reference in (w["reference"], at_once))
     except AssertionError as e:
         print(f"\nFATAL: {e}", file=sys.stderr)
         print("FATAL: gradient check failed; no timings taken.", file=sys.stderr)
         raise SystemExit(1)
-    print(f"  gradients  agree with hand-written BPTT for {', '.join(params)} "
+    print(f"  gradients  agree with both hand-written BPTTs for {', '.join(params)} "
           f"(worst {worst:.2g} of the tolerance rtol={RTOL:g})")
     n_ops = count_ops(w["builder"], params, data, **kwargs)
+    faults: dict[str, list[float]] = {}
     samples = time_interleaved({
         "engine": engine_step(w["builder"], params, data, **kwargs),
         "reference": reference_step(w["reference"], params, data, **kwargs),
-    }, repeat=repeat, min_time=min_time)
-    eng, ref = min(samples["engine"]), min(samples["reference"])
+        "at once": reference_step(at_once, params, data, **kwargs),
+    }, repeat=repeat, min_time=min_time, faults=faults)
+    eng, ref, once = (min(samples[k]) for k in ("engine", "reference", "at once"))
     ratio = eng / ref
     overhead_us = (eng - ref) / n_ops * 1e6
     print(f"  engine     {_fmt_time(eng):>10}   (median {_fmt_time(statistics.median(samples['engine']))}, "
           f"{len(samples['engine'])} samples)")
-    print(f"  reference  {_fmt_time(ref):>10}   (median {_fmt_time(statistics.median(samples['reference']))})")
+    print(f"  reference  {_fmt_time(ref):>10}   (median {_fmt_time(statistics.median(samples['reference']))})"
+          "   weight gradients summed step by step")
     target = w["ratio_target"]
     print(f"  ratio      {ratio:10.2f}   " + ("no target" if target is None
                                             else f"target <= {target:g}   {_verdict(ratio <= target)}"))
     print(f"  ops        {n_ops:10d}   recorded in one forward")
     print(f"  overhead   {overhead_us:7.2f} us/op   target <= {OVERHEAD_TARGET_US:g}   "
           f"{_verdict(overhead_us <= OVERHEAD_TARGET_US)}")
-    return {"engine": eng, "reference": ref, "ratio": ratio, "n_ops": n_ops, "overhead_us": overhead_us}
+    print(f"  at once    {_fmt_time(once):>10}   (median {_fmt_time(statistics.median(samples['at once']))})"
+          "   reference with each weight gradient one matmul over all steps, as the engine sums it:")
+    print(f"             {eng / once:10.2f}   ratio and {(eng - once) / n_ops * 1e6:.2f} us/op overhead against it "
+          "(for comparison, no target)")
+    if resource is not None:
+        f_eng, f_ref, f_once = (statistics.median(faults[k]) for k in ("engine", "reference", "at once"))
+        print(f"  faults     {f_eng:10.0f}   page faults per call, median (references {f_ref:.0f}, {f_once:.0f})"
+              + (_FAULTS_WARNING if max(f_eng, f_ref, f_once) >= FAULTS_NOTICE else ""))
+    return {"engine": eng, "reference": ref, "at once": once, "ratio": ratio, "n_ops": n_ops,
+            "overhead_us": overhead_us}
 
 
 def profile_engine(name: str, calls: int, lstm_gates: str, top: int = 10) -> None:

@@ -2,6 +2,7 @@
 and the script runs (its timings are measurements, never asserted)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,20 @@ def _bench():
     return load_script("benchmarks/bench_engine.py")
 
 
+@pytest.mark.parametrize("at_once", [False, True])
 @pytest.mark.parametrize("gates", ["concat", "split"])
-def test_lstm_workload_gradients_agree_with_hand_written_bptt(gates):
+def test_lstm_workload_gradients_agree_with_hand_written_bptt(gates, at_once):
     B = _bench()
-    assert B.check_gradients("lstm", B.lstm_engine, B.lstm_numpy, B.lstm_params(), B.lstm_data(), gates=gates) <= 1.0
+    reference = functools.partial(B.lstm_numpy, weights_at_once=at_once)
+    assert B.check_gradients("lstm", B.lstm_engine, reference, B.lstm_params(), B.lstm_data(), gates=gates) <= 1.0
 
 
-def test_elman_workload_gradients_agree_and_a_wrong_reference_is_caught():
+@pytest.mark.parametrize("at_once", [False, True])
+def test_elman_workload_gradients_agree_and_a_wrong_reference_is_caught(at_once):
     B = _bench()
     params, data = B.elman_params(), B.elman_data()
-    assert B.check_gradients("elman", B.elman_engine, B.elman_numpy, params, data) <= 1.0
+    reference = functools.partial(B.elman_numpy, weights_at_once=at_once)
+    assert B.check_gradients("elman", B.elman_engine, reference, params, data) <= 1.0
 
     def wrong(p, *d):
         loss, grads = B.elman_numpy(p, *d)
@@ -39,4 +44,19 @@ def test_benchmark_script_runs_quickly(capsys):
     B = _bench()
     assert B.main(["--quick", "--workload", "elman"]) == 0
     out = capsys.readouterr().out
-    assert "ratio" in out and "us/op" in out
+    assert "ratio" in out and "us/op" in out and "at once" in out
+
+
+def test_time_interleaved_counts_page_faults_per_call():
+    pytest.importorskip("resource", reason="page-fault counts come from Unix's getrusage")
+    # Touching fresh pages faults (64 MB is above glibc's largest mmap threshold, so each call
+    # maps new pages); re-reading one small array does not.
+    import numpy as np
+    B = _bench()
+    kept = np.ones(1 << 12)
+    faults: dict[str, list[float]] = {}
+    samples = B.time_interleaved({"fresh": lambda: np.ones(1 << 23).sum(), "kept": kept.sum},
+                                 repeat=3, min_time=0.0, warmup=1, faults=faults)
+    assert {k: len(v) for k, v in faults.items()} == {k: len(v) for k, v in samples.items()} == {"fresh": 3, "kept": 3}
+    assert min(faults["fresh"]) >= 32  # 64 MB: 32 huge pages at the fewest, 16384 small ones at most
+    assert max(faults["kept"]) <= 4  # room for an interpreter arena or two

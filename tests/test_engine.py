@@ -7,6 +7,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autograd_mini as am
 
@@ -152,10 +154,10 @@ def test_edge_contributions_are_kept_only_when_asked_and_sum_to_the_gradient():
             assert all(v > 0 for v in norms)
 
 
-def test_slices_of_one_tensor_add_into_one_buffer_without_changing_kept_edge_gradients():
-    # The LSTM's gates are four slices of one pre-activation: the first slice's gradient is a
-    # fresh buffer the others add into in place. The edge gradients a Tape keeps must stay
-    # each slice's own, and a further, non-slice use must still be added.
+def test_slices_of_one_tensor_share_one_buffer_without_changing_kept_edge_gradients():
+    # The LSTM's gates are four slices of one pre-activation: their gradients are collected and
+    # added into one buffer. The edge gradients a Tape keeps must stay each slice's own, and a
+    # further, non-slice use must still be added.
     z0 = np.arange(1.0, 9.0).reshape(2, 4)
     expected = np.tile([2.0, 3.0, 4.0, 5.0], (2, 1)) + 2 * z0  # from the slices + from (z*z).sum()
     for keep in (False, True):
@@ -172,6 +174,112 @@ def test_slices_of_one_tensor_add_into_one_buffer_without_changing_kept_edge_gra
                 mask = np.zeros((2, 4))
                 mask[:, k] = k + 1.0
                 np.testing.assert_array_equal(n.input_grads[0], mask)
+
+
+# A weight's uses as a matmul's right operand, and a tensor's slices, are collected and summed
+# at once when the tensor's turn comes (one matmul over every step). Anomaly mode sends every
+# edge's gradient on its own, as it is computed: the reference these tests compare against.
+_USES = ("matmul", "vector @ W", "batched matmul", "times a constant", "slice", "whole", "W @ x")
+
+
+def _loss_of_many_uses(W: am.Tensor, kinds: list[str], seed: int) -> am.Tensor:
+    rng = np.random.default_rng(seed)
+    k, m = W.shape
+    terms = []
+    for t, kind in enumerate(kinds):
+        with am.scope("use", step=t):
+            if kind == "matmul":
+                y = am.Tensor(rng.normal(size=(3, k))) @ W
+            elif kind == "vector @ W":
+                y = am.Tensor(rng.normal(size=k)) @ W
+            elif kind == "batched matmul":
+                y = am.Tensor(rng.normal(size=(2, 3, k))) @ W
+            elif kind == "times a constant":
+                y = W * rng.normal(size=(k, m))
+            elif kind == "slice":
+                j = t % m
+                y = W[:, j:j + 1] * rng.normal()
+            elif kind == "whole":
+                y = W[...] * 2.0
+            else:  # W as the left operand: not collected
+                y = W @ am.Tensor(rng.normal(size=(m, 2)))
+            terms.append((am.tanh(y) * rng.normal(size=y.shape)).sum())
+    return sum(terms[1:], terms[0])
+
+
+def _per_edge_gradient(build) -> np.ndarray:
+    with am.detect_anomaly():
+        loss, wrt = build()
+        return am.gradients(loss, [wrt])[0]
+
+
+@settings(max_examples=15)
+@given(kinds=st.lists(st.sampled_from(_USES), min_size=1, max_size=150),
+       through_a_record=st.booleans(), seed=st.integers(0, 2**16))
+def test_collected_gradients_equal_the_sum_of_each_edge_s(kinds, through_a_record, seed):
+    W0 = np.random.default_rng(seed + 1).normal(size=(4, 3))
+
+    def build():
+        Wl = am.Tensor(W0, requires_grad=True)
+        W = Wl * 1.0 if through_a_record else Wl  # a record's gradient is summed when it is popped
+        return _loss_of_many_uses(W, kinds, seed), Wl
+
+    loss, Wl = build()
+    loss.backward()
+    np.testing.assert_allclose(Wl.grad, _per_edge_gradient(build), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_steps", [1, 63, 64, 65, 200])  # a sum every 64 collected calls
+def test_a_tied_weight_over_many_steps_matches_hand_written_bptt(n_steps):
+    # An Elman net: the weight's gradient is sum_t h_{t-1}^T dz_t, here computed in one matmul
+    # per 64 steps; the hand-written loop adds the steps one by one.
+    rng = np.random.default_rng(n_steps)
+    W0, xs = rng.normal(size=(5, 5)) * 0.4, rng.normal(size=(n_steps, 3, 5))
+    W = am.Parameter(W0, name="W_hh")
+    h = am.Tensor(np.full((3, 5), 0.5))
+    for t in range(n_steps):
+        h = am.tanh(h @ W + xs[t])
+    (h * h).sum().backward()
+
+    hs = [np.full((3, 5), 0.5)]
+    for t in range(n_steps):
+        hs.append(np.tanh(hs[-1] @ W0 + xs[t]))
+    dW, dh = np.zeros_like(W0), 2 * hs[-1]
+    for t in range(n_steps, 0, -1):
+        dz = dh * (1 - hs[t] ** 2)
+        dW += hs[t - 1].T @ dz
+        dh = dz @ W0.T
+    np.testing.assert_allclose(W.grad, dW, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["matmul", "slice"])
+def test_a_collected_sum_never_adds_into_a_gradient_another_tensor_shares(kind):
+    # add's VJP hands the same array to both inputs. Recorded last, it reaches W first; W's
+    # collected uses must then be summed into a new array, or A's gradient would change too.
+    rng = np.random.default_rng(3)
+    A = am.Tensor(rng.normal(size=(4, 4)), requires_grad=True)
+    W = am.Tensor(rng.normal(size=(4, 4)), requires_grad=True)
+    c = rng.normal(size=(4, 4))
+    uses = [am.Tensor(rng.normal(size=(2, 4))) @ W if kind == "matmul" else W[:, t:t + 1]
+            for t in range(4)]
+    loss = sum((u * u).sum() for u in uses) + ((A + W) * c).sum()
+    loss.backward()
+    np.testing.assert_array_equal(A.grad, c)
+
+
+def test_gradients_of_an_intermediate_with_collected_uses():
+    # W is a record: asked for alone it is never visited, asked for with its leaf it is.
+    rng = np.random.default_rng(4)
+    Wl = am.Tensor(rng.normal(size=(3, 3)), requires_grad=True)
+    W = Wl * 2.0
+    xs = [am.Tensor(rng.normal(size=(2, 3))) for _ in range(5)]
+    loss = sum(((x @ W) ** 2).sum() + W[0:1].sum() for x in xs)
+    expected = sum(2 * x.value.T @ (x.value @ W.value) for x in xs) + np.pad(np.full((1, 3), 5.0), ((0, 2), (0, 0)))
+    gW, = am.gradients(loss, [W], retain_graph=True)
+    np.testing.assert_allclose(gW, expected, rtol=1e-12)
+    gW, gWl = am.gradients(loss, [W, Wl])
+    np.testing.assert_allclose(gW, expected, rtol=1e-12)
+    np.testing.assert_allclose(gWl, 2 * expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("index", [True, (Ellipsis, True), (0, True), np.True_])
@@ -465,6 +573,22 @@ def test_gradients_with_respect_to_a_tensor_and_something_upstream_of_it():
     ga, gb = am.grad(lambda a, b: (a * b).sum(), argnums=(0, 0))(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
     assert ga.tolist() == gb.tolist() == [3.0, 4.0]
     assert ga is not gb  # results never share memory
+
+
+@pytest.mark.parametrize("then", ["backward", "gradients"])
+def test_gradients_of_a_part_leave_no_gradient_on_branches_it_does_not_need(then):
+    # y does not lead to w: asking for d z / d w must leave nothing on y, or a later pass through
+    # y would take the leftover for an earlier use and never visit y.
+    x = am.Tensor([1.0, 2.0], requires_grad=True)
+    w = am.Tensor([3.0, 4.0], requires_grad=True)
+    y = x * 2.0
+    z = (y * w).sum()
+    np.testing.assert_array_equal(am.gradients(z, [w], retain_graph=True)[0], [2.0, 4.0])
+    if then == "backward":
+        z.backward()
+        np.testing.assert_array_equal(x.grad, [6.0, 8.0])
+    else:
+        np.testing.assert_array_equal(am.gradients((y * y).sum(), [x])[0], [8.0, 16.0])
 
 
 def test_a_freed_branch_that_is_not_needed_is_no_error():
