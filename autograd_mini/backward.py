@@ -5,14 +5,15 @@ order and always takes the newest: every tensor is visited once, after all the o
 it, with no recursion, so a 100,000-op unroll is fine. Each visit sends one vector-Jacobian
 product to each input that needs a gradient; a tensor used in many places (a weight shared by
 every time step) receives the sum. Where a sum is cheaper taken at once (``Op.sum_vjp``: a
-weight's uses as a matmul's right operand, one matmul per 64 steps instead of a matmul and an add
-per step; a tensor's slices, one buffer), the calls are collected and summed when the tensor's
-turn comes. Keeping each edge's gradient (``Tape(keep_grads=True)``), ``create_graph`` and
+weight's uses as a matmul's right operand, one matmul for many steps instead of a matmul and an
+add per step; a tensor's slices, one buffer), the calls are collected and summed when the
+tensor's turn comes. Keeping each edge's gradient (``Tape(keep_grads=True)``), ``create_graph`` and
 ``detect_anomaly`` need every edge's own gradient, so they take the VJPs one by one.
 """
 from __future__ import annotations
 
 from heapq import heappop, heappush
+from math import prod
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -147,8 +148,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     ans, args = _graph_args(rec)
             vjps = op.vjps
             summed = -1  # the argument whose VJP calls are collected and summed at once, if any
-            if op.sum_vjp is not None and not (keep or create_graph or anomaly):
-                summed, sum_calls = op.sum_vjp
+            if op.sum_vjp is not None and not (kw or keep or create_graph or anomaly):
+                summed = op.sum_vjp[0]
             for i in parents:
                 p = inputs[i]
                 if needed is not None and id(p) not in needed and id(p) not in wanted:
@@ -157,9 +158,9 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 old = p[GRAD] if is_rec else leaf_grads.get(id(p))
                 if i == summed:  # computed with the op's other uses of p, when p's turn comes
                     if type(old) is _Pending:
-                        old.add_call(sum_calls, (g, ans, args))
+                        old.add_call(op, (g, ans, args))
                         continue
-                    c = _Pending(sum_calls, (g, ans, args))
+                    c = _Pending(op, (g, ans, args), p[SHAPE] if is_rec else p.shape)
                     if old is not None:
                         c.base, c.owned = old, id(p) in owned
                         if is_rec:
@@ -226,22 +227,28 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
 
 class _Pending(list):
     """A gradient still being collected: VJP calls ``(g, ans, args)`` of one op whose VJPs for
-    this argument are cheaper summed together (``total``, see ``Op.sum_vjp``), and ``base``, the
-    sum of the other contributions (``owned``: an array this pass made). Summed every
-    ``FLUSH_EVERY`` calls, so what it holds stays bounded."""
+    this argument are cheaper summed together (see ``Op.sum_vjp``), and ``base``, the sum of the
+    other contributions (``owned``: an array this pass made). The calls are summed whenever the
+    gradients they hold pass four times the size of the result (1 MB at least): a few dozen
+    steps of an RNN per matmul, and memory that stays near what one-by-one VJPs use."""
 
-    __slots__ = ("total", "base", "owned")
-    FLUSH_EVERY = 64  # a matmul of 64 stacked steps is already near BLAS's best speed
+    __slots__ = ("op", "base", "owned", "held", "budget")
+    ROOM, MIN_BUDGET = 4, 1 << 20  # what may be held: ROOM results' worth, and at least MIN_BUDGET
 
-    def __init__(self, total: Callable, call: tuple) -> None:
+    def __init__(self, op: Op, call: tuple, shape: tuple) -> None:
         super().__init__((call,))
-        self.total, self.base, self.owned = total, None, False
+        self.op, self.base, self.owned = op, None, False
+        g = call[0]
+        self.held = g.nbytes if type(g) is np.ndarray else 8
+        self.budget = max(self.ROOM * prod(shape) * getattr(g, "itemsize", 8), self.MIN_BUDGET)
 
-    def add_call(self, total: Callable, call: tuple) -> None:
-        if total is not self.total or len(self) >= self.FLUSH_EVERY:
+    def add_call(self, op: Op, call: tuple) -> None:
+        if op is not self.op or self.held >= self.budget:
             self.flush()
-            self.total = total
+            self.op = op
         self.append(call)
+        g = call[0]
+        self.held += g.nbytes if type(g) is np.ndarray else 8
 
     def add(self, c: Any) -> None:
         """Another contribution, from an op that is not collected."""
@@ -255,13 +262,20 @@ class _Pending(list):
     def flush(self) -> None:
         if not self:
             return
-        if self.base is None or self.owned:
-            self.base = self.total(self, self.base)
-        else:  # never add into an array that is not ours
-            summed = self.total(self, None)
-            summed += self.base
-            self.base = summed
+        total = self.op.sum_vjp[1]
+        try:
+            if self.base is None or self.owned:
+                self.base = total(self, self.base)
+            else:  # never add into an array that is not ours
+                summed = total(self, None)
+                summed += self.base
+                self.base = summed
+        except Exception as e:
+            e.add_note(f"in the backward pass of {self.op.name} (argument {self.op.sum_vjp[0]}), "
+                       f"summing the gradients of {len(self)} uses")
+            raise
         self.owned = True
+        self.held = 0
         self.clear()
 
 

@@ -13,7 +13,7 @@ with the same numpy kernels:
   measured against it;
 * by hand, "at once": the same, except that each weight's (and bias's) gradient is one matmul
   (one sum) over all the steps after the backward sweep, ``dW = [x_1; ...; x_T].T @ [dz_1; ...;
-  dz_T]``. The engine sums the uses of a weight this way too (64 steps per matmul, see
+  dz_T]``. The engine sums the uses of a weight this way too (a few dozen steps per matmul, see
   ``Op.sum_vjp``), so the comparison with "at once" is like for like: printed, no target.
 
 Workloads (float64, fixed seeds):

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autograd_mini as am
+from autograd_mini.backward import _Pending
 
 
 # --- values --------------------------------------------------------------------------------
@@ -215,8 +216,9 @@ def _per_edge_gradient(build) -> np.ndarray:
 
 @settings(max_examples=15)
 @given(kinds=st.lists(st.sampled_from(_USES), min_size=1, max_size=150),
-       through_a_record=st.booleans(), seed=st.integers(0, 2**16))
-def test_collected_gradients_equal_the_sum_of_each_edge_s(kinds, through_a_record, seed):
+       through_a_record=st.booleans(), seed=st.integers(0, 2**16),
+       budget=st.sampled_from([(4, 1 << 20), (1, 0), (0, 0)]))  # (0, 0): a sum at every call
+def test_collected_gradients_equal_the_sum_of_each_edge_s(kinds, through_a_record, seed, budget):
     W0 = np.random.default_rng(seed + 1).normal(size=(4, 3))
 
     def build():
@@ -225,23 +227,29 @@ def test_collected_gradients_equal_the_sum_of_each_edge_s(kinds, through_a_recor
         return _loss_of_many_uses(W, kinds, seed), Wl
 
     loss, Wl = build()
-    loss.backward()
+    saved = _Pending.ROOM, _Pending.MIN_BUDGET
+    _Pending.ROOM, _Pending.MIN_BUDGET = budget
+    try:
+        loss.backward()
+    finally:
+        _Pending.ROOM, _Pending.MIN_BUDGET = saved
     np.testing.assert_allclose(Wl.grad, _per_edge_gradient(build), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("n_steps", [1, 63, 64, 65, 200])  # a sum every 64 collected calls
-def test_a_tied_weight_over_many_steps_matches_hand_written_bptt(n_steps):
-    # An Elman net: the weight's gradient is sum_t h_{t-1}^T dz_t, here computed in one matmul
-    # per 64 steps; the hand-written loop adds the steps one by one.
+@pytest.mark.parametrize("n_steps, batch", [(1, 3), (200, 3), (40, 2000)])
+def test_a_tied_weight_over_many_steps_matches_hand_written_bptt(n_steps, batch):
+    # An Elman net: the weight's gradient is sum_t h_{t-1}^T dz_t, here one matmul for as many
+    # steps as fit in 1 MB (all 200 at batch 3; 13 at batch 2000); the hand-written loop adds
+    # the steps one by one.
     rng = np.random.default_rng(n_steps)
-    W0, xs = rng.normal(size=(5, 5)) * 0.4, rng.normal(size=(n_steps, 3, 5))
+    W0, xs = rng.normal(size=(5, 5)) * 0.4, rng.normal(size=(n_steps, batch, 5))
     W = am.Parameter(W0, name="W_hh")
-    h = am.Tensor(np.full((3, 5), 0.5))
+    h = am.Tensor(np.full((batch, 5), 0.5))
     for t in range(n_steps):
         h = am.tanh(h @ W + xs[t])
     (h * h).sum().backward()
 
-    hs = [np.full((3, 5), 0.5)]
+    hs = [np.full((batch, 5), 0.5)]
     for t in range(n_steps):
         hs.append(np.tanh(hs[-1] @ W0 + xs[t]))
     dW, dh = np.zeros_like(W0), 2 * hs[-1]
@@ -250,6 +258,51 @@ def test_a_tied_weight_over_many_steps_matches_hand_written_bptt(n_steps):
         dW += hs[t - 1].T @ dz
         dh = dz @ W0.T
     np.testing.assert_allclose(W.grad, dW, rtol=1e-10, atol=1e-12)
+
+
+def test_collecting_a_weight_s_gradients_holds_a_bounded_amount_of_memory():
+    # 64 steps of h = tanh(h @ W) with 256 x 256 arrays: collecting all 64 steps' (h, g) pairs
+    # and stacking them took ~100 MB; a few weights' worth (4 here) are held between sums.
+    rng = np.random.default_rng(5)
+    W = am.Parameter(rng.normal(size=(256, 256)) * 0.05, name="W")
+    h = am.Tensor(rng.normal(size=(256, 256)))
+    for _ in range(64):
+        h = am.tanh(h @ W)
+    loss = (h * h).sum()
+    tracemalloc.start()
+    try:
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * W.value.nbytes, f"backward peaked at {peak / 1e6:.1f} MB"
+
+
+def test_an_error_while_summing_collected_gradients_names_the_op_and_leaves_no_gradient_behind():
+    @am.primitive
+    def wrong_vjp(x):
+        return x * 1.0
+
+    am.defvjp(wrong_vjp, lambda g, ans, x: np.ones((7, 7)))  # the wrong shape
+    W = am.Tensor(np.eye(3), requires_grad=True)
+    x = am.Tensor(np.ones((2, 3)))
+    loss = sum(wrong_vjp(x @ W).sum() for _ in range(3)) + (W * W).sum()
+    with pytest.raises(ValueError) as info:
+        loss.backward(retain_graph=True)
+    assert any("backward pass of matmul (argument 1), summing the gradients of 3 uses" in note
+               for note in info.value.__notes__)
+    assert W.grad is None
+    W2 = am.Tensor(np.eye(3), requires_grad=True)
+    (W2 * W2).sum().backward()  # the engine is fine afterwards
+    np.testing.assert_array_equal(W2.grad, 2 * np.eye(3))
+
+
+def test_a_matmul_with_keyword_arguments_is_not_summed_without_them():
+    # Collected calls carry no keywords: summing them would silently drop axes=...
+    W = am.Tensor(np.eye(3), requires_grad=True)
+    y = am.matmul(np.arange(9.0).reshape(3, 3), W, axes=[(-1, -2), (-2, -1), (-2, -1)])
+    with pytest.raises(TypeError, match="axes"):
+        y.sum().backward()
 
 
 @pytest.mark.parametrize("kind", ["matmul", "slice"])
