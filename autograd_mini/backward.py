@@ -146,14 +146,14 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     node.output_grad = g
                 if create_graph:
                     ans, args = _graph_args(rec)
+                if needed is not None:  # inputs that lead to no wanted tensor: no work, no gradient left behind
+                    parents = [i for i in parents if id(inputs[i]) in needed or id(inputs[i]) in wanted]
             vjps = op.vjps
             summed = -1  # the argument whose VJP calls are collected and summed at once, if any
             if op.sum_vjp is not None and not (kw or keep or create_graph or anomaly):
                 summed = op.sum_vjp[0]
             for i in parents:
                 p = inputs[i]
-                if needed is not None and id(p) not in needed and id(p) not in wanted:
-                    continue  # leads to no wanted tensor: no work, and no gradient left behind
                 is_rec = type(p) is list
                 old = p[GRAD] if is_rec else leaf_grads.get(id(p))
                 if i == summed:  # computed with the op's other uses of p, when p's turn comes
