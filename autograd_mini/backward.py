@@ -230,7 +230,7 @@ class _Pending(list):
     this argument are cheaper summed together (see ``Op.sum_vjp``), and ``base``, the sum of the
     other contributions (``owned``: an array this pass made). The calls are summed whenever the
     gradients they hold pass four times the size of the result (1 MB at least): a few dozen
-    steps of an RNN per matmul, and memory that stays near what one-by-one VJPs use."""
+    steps of an RNN per matmul, and a bound on the memory backward holds beyond one-by-one VJPs."""
 
     __slots__ = ("op", "base", "owned", "held", "budget")
     ROOM, MIN_BUDGET = 4, 1 << 20  # what may be held: ROOM results' worth, and at least MIN_BUDGET

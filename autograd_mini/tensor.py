@@ -213,7 +213,7 @@ class Op:
         # Optional ``(i, total)``: argument i's VJPs are cheaper summed over all the uses of one
         # tensor than one by one, so a plain backward collects the calls ``(g, ans, args)`` and
         # asks ``total(calls, out)`` for their sum, added into ``out`` (an array the pass owns)
-        # or, if out is None, in a fresh array. matmul's weight: one matmul for every time step.
+        # or, if out is None, in a fresh array. matmul's weight: one matmul for many time steps.
         self.sum_vjp: tuple[int, Callable] | None = None
         # What backward needs kept: ``saves`` the input positions whose values the VJPs read
         # (None: all), ``saves_ans`` the output value. The others reach the VJPs as their
