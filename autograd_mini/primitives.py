@@ -247,10 +247,7 @@ def _getitem(x: np.ndarray, index: Any) -> np.ndarray:
 def _scatter_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     """zeros(shape) with ``g`` added at ``index``; repeated indices accumulate."""
     out = np.zeros(shape, dtype=g.dtype)
-    if _is_basic_index(index):
-        out[index] = g  # slices and ints cannot repeat an element
-    else:
-        np.add.at(out, index, g)
+    _add_slice(out, index, g)
     return out
 
 
@@ -264,7 +261,7 @@ def _is_basic_index(index: Any) -> bool:
     return True
 
 
-def add_slice(buffer: np.ndarray, index: Any, g: Any) -> None:
+def _add_slice(buffer: np.ndarray, index: Any, g: Any) -> None:
     """``buffer[index] += g`` in place; repeated integer indices accumulate (numpy's ``+=`` would not)."""
     if _is_basic_index(index):
         view = buffer[index]
@@ -282,7 +279,7 @@ def _getitem_vjp_sum(calls: list, out: np.ndarray | None) -> np.ndarray:
         g, _, (x, _) = calls[0]
         out = np.zeros(_shape(x), dtype=g.dtype)
     for g, _, (_, index) in calls:
-        add_slice(out, index, g)
+        _add_slice(out, index, g)
     return out
 
 

@@ -4,9 +4,10 @@ A recorded tensor points to its record in ``_rec``, a list (one allocation on th
 and backward can free it in place): the primitive, its inputs, the input values its VJPs need,
 keyword arguments, the positions that need a gradient, the scope, a sequence number, the output
 value if the VJPs need it, the output shape, the tape node, for ``retain_grad`` a weak
-reference to the tensor, and the gradient a backward pass is accumulating for it. Inputs that are recorded tensors are stored as *their records*, not as
-the tensors: a record keeps alive only the values backward needs, so an intermediate like the
-``x @ W`` in ``x @ W + b`` is freed as soon as the user drops it (as in PyTorch).
+reference to the tensor, and the gradient a backward pass is accumulating for it. Inputs that
+are recorded tensors are stored as *their records*, not as the tensors: a record keeps alive
+only the values backward needs, so an intermediate like the ``x @ W`` in ``x @ W + b`` is freed
+as soon as the user drops it (as in PyTorch).
 """
 from __future__ import annotations
 
