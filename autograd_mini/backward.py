@@ -19,10 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .recording import STATE, format_scope
-from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _new,
+from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _is_record, _new,
                      _raise_anomaly, defvjp, primitive, saves)
-
-_REC_LEN = GRAD + 1
 
 _FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
           "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
@@ -47,7 +45,7 @@ def _leading_to(root: list, wanted: set[int]) -> set[int]:
     found = []
     while stack:
         rec = stack.pop()
-        if type(rec) is not list or rec[INPUTS] is None:  # a leaf; or freed: an error only if visited
+        if type(rec) is not list or rec[VALS] is None:  # a leaf; or freed: an error only if visited
             continue
         found.append((rec[SEQ], rec))
         for i in rec[PARENTS]:
@@ -65,11 +63,6 @@ def _leading_to(root: list, wanted: set[int]) -> set[int]:
 
 def _first(pair: tuple) -> int:
     return pair[0]
-
-
-def _is_record(entry: Any) -> bool:
-    # A constant argument can be a list too (transpose's axes): records start with their Op.
-    return type(entry) is list and len(entry) == _REC_LEN and type(entry[0]) is Op
 
 
 def _graph_args(rec: list) -> tuple[Tensor, tuple]:
@@ -104,7 +97,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     root = output._rec
     wanted = None if wrt is None else {_key(t): t for t in wrt}
     needed = None if wanted is None else _leading_to(root, set(wanted))
-    if root[INPUTS] is None:
+    if root[VALS] is None:
         raise _freed_error(root)
     if wanted is not None and id(root) in wanted and id(root) not in needed:
         return {id(root): (wanted[id(root)], seed, False)}
@@ -126,9 +119,9 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     try:
         while heap:
             rec = heappop(heap)[1]
-            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner, g = rec
+            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner, tag, g = rec
             rec[GRAD] = None
-            if inputs is None:
+            if vals is None:
                 raise _freed_error(rec)
             if type(g) is _Pending:  # every use of this tensor is visited: sum what was collected
                 g = _settle(g, id(rec), owned)
@@ -206,8 +199,8 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                         leaf_grads[id(p)] = old
                     if not create_graph and type(old) is np.ndarray:
                         owned.add(id(p))
-            if not retain_graph:
-                rec[INPUTS] = rec[VALS] = rec[ANS] = None
+            if not retain_graph:  # the saved values go; the structure stays for am.graph_of
+                rec[VALS] = rec[ANS] = None
         for k, p in leaves.items():
             g = p[GRAD] if type(p) is list else leaf_grads[k]
             if type(g) is _Pending:

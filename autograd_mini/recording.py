@@ -106,6 +106,51 @@ def detect_anomaly() -> Iterator[None]:
         STATE.anomaly -= 1
 
 
+class Tag(NamedTuple):
+    """What a model calls a tensor (see :func:`autograd_mini.tag`): ``Tag("x", 3)`` is x_3,
+    ``Tag("h0")`` the initial state. The engine only carries it; drawings read it."""
+
+    name: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.index is None else f"{self.name}_{self.index}"
+
+
+def _step_of(scope: tuple[Frame, ...]) -> int | None:
+    for frame in reversed(scope):
+        if frame.step is not None:
+            return frame.step
+    return None
+
+
+class GraphNode:
+    """One op of a recorded graph, as :func:`autograd_mini.graph_of` gives it.
+
+    ``inputs`` holds, per argument, the :class:`GraphNode` that made it, a tensor that entered
+    from outside (a weight, an input; read its ``name`` and ``tag``), or the constant as given.
+    ``value`` is the output's value where it is still kept (else None). ``input_grads`` and
+    ``output_grad`` are the per-edge gradients of a ``Tape(keep_grads=True)`` after backward;
+    ``input_grads`` is None where they were not kept.
+    """
+
+    __slots__ = ("index", "op", "inputs", "scope", "shape", "tag", "value", "input_grads", "output_grad")
+
+    def __init__(self, index: int, op: str, inputs: tuple, scope: tuple[Frame, ...], shape: tuple,
+                 tag: Tag | None, value: Any = None, input_grads: tuple | None = None,
+                 output_grad: Any = None) -> None:
+        self.index, self.op, self.inputs, self.scope, self.shape = index, op, inputs, scope, shape
+        self.tag, self.value, self.input_grads, self.output_grad = tag, value, input_grads, output_grad
+
+    @property
+    def step(self) -> int | None:
+        """The innermost time step of the scope, or None."""
+        return _step_of(self.scope)
+
+    def __repr__(self) -> str:
+        return f"GraphNode({self.index}: {self.op} {self.shape} in {format_scope(self.scope)})"
+
+
 class Node:
     """One recorded op, as a :class:`Tape` exposes it.
 
@@ -115,9 +160,10 @@ class Node:
     to input ``i`` (``None`` for inputs that got none) — the per-edge contributions.
     """
 
-    __slots__ = ("op", "inputs", "output", "scope", "index", "keep_grads", "input_grads", "output_grad")
+    __slots__ = ("op", "inputs", "output", "scope", "index", "keep_grads", "input_grads", "output_grad", "tag")
 
     def __init__(self, op: str, inputs: tuple, output: Any, scope: tuple[Frame, ...], index: int, keep_grads: bool):
+        self.tag: Tag | None = None  # set by autograd_mini.tag
         self.op = op
         self.inputs = inputs
         self.output = output
@@ -130,10 +176,7 @@ class Node:
     @property
     def step(self) -> int | None:
         """The innermost time step of the scope, or None."""
-        for frame in reversed(self.scope):
-            if frame.step is not None:
-                return frame.step
-        return None
+        return _step_of(self.scope)
 
     @property
     def input_grad_norms(self) -> list[float | None]:
@@ -176,3 +219,17 @@ class Tape:
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
+
+    def _graph(self) -> list[GraphNode]:
+        """The tape as :func:`autograd_mini.graph_of` gives it: an input made by an earlier node
+        of the tape is that node; tensors from outside the tape stay tensors."""
+        made: dict[int, GraphNode] = {}
+        out = []
+        for node in self.nodes:
+            inputs = tuple(made.get(id(a), a) for a in node.inputs)
+            grads = tuple(node.input_grads) if node.keep_grads else None
+            g = GraphNode(node.index, node.op, inputs, node.scope, tuple(node.output.shape), node.tag,
+                          node.output.value, grads, node.output_grad)
+            made[id(node.output)] = g
+            out.append(g)
+        return out

@@ -4,7 +4,9 @@ A recorded tensor points to its record in ``_rec``, a list (one allocation on th
 and backward can free it in place): the primitive, its inputs, the input values its VJPs need,
 keyword arguments, the positions that need a gradient, the scope, a sequence number, the output
 value if the VJPs need it, the output shape, the tape node, for ``retain_grad`` a weak
-reference to the tensor, and the gradient a backward pass is accumulating for it. Inputs that
+reference to the tensor, the model's name for it (:func:`tag`), and the gradient a backward
+pass is accumulating for it. Backward frees the saved values but keeps the rest, so
+:func:`graph_of` can still walk what made a loss. Inputs that
 are recorded tensors are stored as *their records*, not as the tensors: a record keeps alive
 only the values backward needs, so an intermediate like the ``x @ W`` in ``x @ W + b`` is freed
 as soon as the user drops it (as in PyTorch).
@@ -17,10 +19,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .recording import STATE, Node, format_scope
+from .recording import STATE, GraphNode, Node, Tag, Tape, format_scope
 
 # Indices into a record (Tensor._rec).
-OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER, GRAD = range(12)
+OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER, TAG, GRAD = range(13)
 
 
 def _to_float_array(value: Any, what: str) -> np.ndarray:
@@ -58,6 +60,7 @@ class Tensor:
     __slots__ = ("value", "requires_grad", "_rec", "__dict__", "__weakref__")
     grad: np.ndarray | None = None
     name: str | None = None
+    tag: Tag | None = None  # a leaf's name in the drawings (see autograd_mini.tag)
     # numpy must hand mixed expressions (array * tensor) to us instead of looping over elements.
     __array_ufunc__ = None
     __array_priority__ = 1000.0
@@ -338,7 +341,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         if shape is None:
             shape = _intern_shape(out.shape)
         t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(state.counter),
-                        out if op.saves_ans else shape, shape, None, None, None]
+                        out if op.saves_ans else shape, shape, None, None, None, None]
         if state.tapes:
             _record_on_tapes(t, rec, args)
         return t
@@ -470,3 +473,83 @@ def _raise_anomaly(name: str, verb: str, arr: Any, scope: tuple) -> None:
     arr = np.asarray(arr)
     bad = arr[~np.isfinite(arr)].ravel()[0]
     raise FloatingPointError(f"{name} {verb} a non-finite value ({bad}) at {format_scope(scope)}")
+
+
+def _is_record(entry: Any) -> bool:
+    """Is a record input another record? (A constant argument can be a list too: transpose's axes.)"""
+    return type(entry) is list and len(entry) == GRAD + 1 and type(entry[0]) is Op
+
+
+def tag(x: Any, name: str, index: int | None = None) -> Any:
+    """Give ``x`` the name a model uses for it (``x_3``, ``h0``, the ``keep`` gate); returns ``x``.
+
+    The drawings label the tensor with it and the units view groups units by it; nothing else
+    reads it. A numpy array becomes a constant :class:`Tensor` (a copy) carrying the tag.
+
+    >>> import numpy as np, autograd_mini as am
+    >>> W = am.Parameter(np.eye(2), name="W")
+    >>> x = am.tag(np.ones((1, 2)), "x", 0)
+    >>> h = am.tag(am.tanh(x @ W), "h", 0)
+    >>> [str(n.tag) for n in am.graph_of(h)], str(x.tag)
+    (['None', 'h_0'], 'x_0')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"tag: name must be a str, got {type(name).__name__}")
+    if index is not None and not isinstance(index, (int, np.integer)):
+        raise TypeError(f"tag: index must be an int or None, got {type(index).__name__}")
+    label = Tag(name, None if index is None else int(index))
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    rec = x._rec
+    if rec is None:
+        x.tag = label
+    else:
+        rec[TAG] = label
+        if rec[NODE] is not None:
+            rec[NODE].tag = label
+    return x
+
+
+def graph_of(source: "Tensor | Tape") -> list[GraphNode]:
+    """The recorded ops that made ``source`` (a tensor), or every op of a tape, oldest first.
+
+    Works before or after backward: backward frees the values it saved but keeps each op's name,
+    inputs, scope, shape and tag (as PyTorch keeps its graph). Only a tape made with
+    ``keep_grads=True`` carries per-edge gradients (``input_grads``, ``output_grad``).
+
+    >>> import numpy as np, autograd_mini as am
+    >>> W = am.Parameter(np.eye(2), name="W")
+    >>> loss = am.tanh(np.ones((1, 2)) @ W).sum()
+    >>> loss.backward()
+    >>> [(n.op, n.shape) for n in am.graph_of(loss)]
+    [('matmul', (1, 2)), ('tanh', (1, 2)), ('sum', ())]
+    >>> am.graph_of(loss)[0].inputs[1] is W
+    True
+    """
+    if isinstance(source, Tape):
+        return source._graph()
+    if not isinstance(source, Tensor):
+        raise TypeError(f"graph_of: expected a Tensor or a Tape, got {type(source).__name__}")
+    root = source._rec
+    if root is None:
+        return []
+    seen = {id(root): root}
+    stack = [root]
+    while stack:
+        for e in stack.pop()[INPUTS]:
+            if _is_record(e) and id(e) not in seen:
+                seen[id(e)] = e
+                stack.append(e)
+    made: dict[int, GraphNode] = {}
+    out = []
+    for rec in sorted(seen.values(), key=_seq, reverse=True):  # seqs count down: oldest first
+        inputs = tuple(made[id(e)] if _is_record(e) else e for e in rec[INPUTS])
+        ans = rec[ANS]
+        value = source.value if rec is root else (ans if type(ans) is _ndarray else None)
+        node = made[id(rec)] = GraphNode(-rec[SEQ], rec[OP].name, inputs, rec[SCOPE], rec[SHAPE], rec[TAG], value)
+        out.append(node)
+    return out
+
+
+def _seq(rec: list) -> int:
+    return rec[SEQ]

@@ -102,8 +102,8 @@ class ElmanRNN(Model):
 
     def initial_state(self, batch: int) -> Any:
         if self.h0 == "learned":
-            return am.broadcast_to(self["h0"], (batch, self.n_hidden))
-        return np.full((batch, self.n_hidden), float(self.h0))
+            return am.tag(am.broadcast_to(self["h0"], (batch, self.n_hidden)), "h0")
+        return am.tag(np.full((batch, self.n_hidden), float(self.h0)), "h0")
 
     def _readout(self, h: Any) -> Any:
         if self.n_out is None:
@@ -140,14 +140,17 @@ class ElmanRNN(Model):
                     # read the inputs of step t-1, the outputs the hidden state of step t-1, so an
                     # input column reaches the output two steps later.
                     if xs is not None and t > 0:
-                        z = xs[t - 1] @ W_xh + z
+                        z = am.tag(xs[t - 1], "x", t - 1) @ W_xh + z
                     y = self._readout(h)
                     h = f(z)
                 else:
                     if xs is not None:
-                        z = xs[t] @ W_xh + z
+                        z = am.tag(xs[t], "x", t) @ W_xh + z
                     h = f(z)
                     y = self._readout(h)
+                am.tag(h, "h", t)
+                if self.n_out is not None:
+                    am.tag(y, "y", t)
                 if isinstance(h, am.Tensor) and h.requires_grad:
                     h.retain_grad()
                 self.hidden_states.append(h)

@@ -60,22 +60,22 @@ class LSTM(Model):
         """
         xs = check_sequence(self.name, x, self.n_in)
         batch, H = xs.shape[1], self.n_hidden
-        h: Any = np.zeros((batch, H))
-        c: Any = np.zeros((batch, H))
+        h: Any = am.tag(np.zeros((batch, H)), "h0")
+        c: Any = am.tag(np.zeros((batch, H)), "c0")
         self.hidden_states, self.cell_states, self.gates = [], [], []
         outputs = []
         for t in range(xs.shape[0]):
             with am.scope(self.name, step=t):
-                z = am.concatenate([xs[t], h], axis=1) @ self["W"] + self["b"]
-                write = am.sigmoid(z[:, :H])
-                keep = am.sigmoid(z[:, H:2 * H])
-                read = am.sigmoid(z[:, 2 * H:3 * H])
-                candidate = am.tanh(z[:, 3 * H:])
-                c = keep * c + write * candidate
-                h = read * am.tanh(c)
+                z = am.concatenate([am.tag(xs[t], "x", t), h], axis=1) @ self["W"] + self["b"]
+                write = am.tag(am.sigmoid(z[:, :H]), "write", t)
+                keep = am.tag(am.sigmoid(z[:, H:2 * H]), "keep", t)
+                read = am.tag(am.sigmoid(z[:, 2 * H:3 * H]), "read", t)
+                candidate = am.tag(am.tanh(z[:, 3 * H:]), "candidate", t)
+                c = am.tag(keep * c + write * candidate, "c", t)
+                h = am.tag(read * am.tanh(c), "h", t)
                 h.retain_grad()
                 c.retain_grad()
-                outputs.append(h @ self["W_hy"] + self["b_y"])
+                outputs.append(am.tag(h @ self["W_hy"] + self["b_y"], "y", t))
             self.hidden_states.append(h)
             self.cell_states.append(c)
             self.gates.append({"write": write, "keep": keep, "read": read})

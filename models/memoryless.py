@@ -121,7 +121,7 @@ class _DelayTaps(Model):
         outputs = []
         for t in range(feats.shape[0]):
             with am.scope(self.name, step=t):
-                y = self._step(feats[t], p)
+                y = am.tag(self._step(am.tag(feats[t], "x", t), p), "y", t)
             outputs.append(y if isinstance(y, am.Tensor) else am.Tensor(y))
         return am.stack(outputs, axis=0)
 

@@ -380,8 +380,11 @@ def _peak_memory_of_unroll(steps: int) -> int:
 
 
 def test_memory_grows_linearly_with_the_unroll():
+    # Four times the steps, about four times the memory (quadratic growth would give 16). Below 4:
+    # backward holds up to 1 MB of a shared weight's step gradients before summing them, a
+    # constant; and the graph's structure (kept after backward for am.graph_of) costs ~20%.
     small, large = _peak_memory_of_unroll(2000), _peak_memory_of_unroll(8000)
-    assert 3.0 < large / small < 5.0
+    assert 2.5 < large / small < 5.0
 
 
 def test_a_recorded_op_keeps_few_objects_for_the_garbage_collector():

@@ -446,7 +446,7 @@ def test_every_exported_primitive_is_covered():
     }
     engine = {"Tensor", "Parameter", "Tape", "Node", "Frame", "scope", "no_grad", "detect_anomaly",
               "format_scope", "primitive", "defvjp", "defvjp_argnum", "backward", "grad", "value_and_grad",
-              "gradients", "optim"}
+              "gradients", "optim", "tag", "Tag", "graph_of", "GraphNode"}
     assert set(am.__all__) - engine == covered
 
 
