@@ -23,15 +23,16 @@ def sequence_loss(outputs: am.Tensor, batch: Batch, kind: str = "bce") -> am.Ten
     count = float(batch.mask.sum())
     if count == 0:
         raise ValueError("sequence_loss: the mask selects no targets")
+    targets = am.tag(batch.y, "targets")  # named for the drawings
     if kind == "bce":
-        softplus = am.logsumexp(am.stack([am.Tensor(np.zeros(outputs.shape)), outputs]), axis=0)
-        per = softplus - outputs * batch.y
+        softplus = am.logsumexp(am.stack([am.tag(np.zeros(outputs.shape), "zeros"), outputs]), axis=0)
+        per = softplus - outputs * targets
     elif kind == "mse":
-        diff = outputs - batch.y
+        diff = outputs - targets
         per = diff * diff
     else:
         raise ValueError(f"sequence_loss: kind must be 'bce' or 'mse', got {kind!r}")
-    return am.sum(per * batch.mask) / count
+    return am.tag(am.sum(per * am.tag(batch.mask, "target mask")) / count, "loss")
 
 
 def bit_accuracy(outputs: Any, batch: Batch, threshold: float = 0.0) -> float:

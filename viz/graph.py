@@ -1,13 +1,20 @@
-"""A recorded tape, after backward, as a networkx graph: the true structure, no drawing.
+"""A recorded net as a networkx graph: the true structure, the gradients, no drawing.
 
-One node per op and per tensor that entered the tape from outside (a weight, an input); one edge
-per data dependency, carrying the norm of the gradient contribution backward sent along it. A
-shared weight is one node with an edge into every step that used it, and the contributions on
-those edges add up to its gradient.
+The first step of every drawing. It reads the engine only through its public graph API
+(:func:`autograd_mini.graph_of`: op, inputs, scope, shape, tag, and per-edge gradients where a
+``Tape(keep_grads=True)`` kept them), so a tensor (a loss) can be drawn as well as a tape, before
+or after backward.
+
+One node per op and per tensor that entered from outside (a weight, an input); one edge per data
+dependency, carrying the gradient backward sent along it. A *shared* node, used by several steps
+(a weight, or a value computed once outside the steps such as ``W_xh * mask``), gets the total
+G = Σ_t G_t of this tape's own per-use gradients, and each use its *contribution*
+c_t = ⟨G_t, G⟩ / ‖G‖, the length of G_t along the total: the contributions add up to ‖G‖.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +22,21 @@ import networkx as nx
 import numpy as np
 
 import autograd_mini as am
-from autograd_mini.recording import Tape, format_scope
+from autograd_mini.recording import format_scope
 
 from .render import quote
 
+# Why a drawing shows no gradients, by the state of the graph (graph attribute "grads").
+GRADS_NOTE = {
+    "shown": "",
+    "not kept": "no gradients shown: record with autograd_mini.Tape(keep_grads=True) to keep every edge's gradient",
+    "before backward": "no gradients shown yet: call backward() on the loss, then draw again",
+}
+
 
 def _stats(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
     arr = np.asarray(value, dtype=float)
     if arr.size == 0:
         return {}
@@ -31,8 +47,8 @@ def _stats(value: Any) -> dict[str, float]:
             "value_min": float(finite.min()), "value_max": float(finite.max())}
 
 
-def _is_number_or_array(x: Any) -> bool:
-    """A data input worth a node (an array or a number), not a shape, axis list or index slice."""
+def _is_data(x: Any) -> bool:
+    """A constant worth a node (a number or a numeric array), not a shape, axis list or index."""
     if isinstance(x, (bool, np.bool_)):
         return False
     if isinstance(x, (int, float, np.number)):
@@ -43,18 +59,57 @@ def _is_number_or_array(x: Any) -> bool:
 def _norm(g: Any) -> float | None:
     if g is None:
         return None
-    return float(np.linalg.norm(np.ravel(np.asarray(g.value if isinstance(g, am.Tensor) else g, dtype=float))))
+    return float(np.linalg.norm(np.ravel(np.asarray(g, dtype=float))))
 
 
-def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
-    """The tape's data-flow graph. Record it with ``Tape(keep_grads=True)`` and run backward first.
+def short_name(name: str) -> str:
+    """A parameter's own name without its model's prefix: ``ElmanRNN.W_hh`` -> ``W_hh``."""
+    return name.rsplit(".", 1)[-1]
+
+
+def _leaf_label(t: am.Tensor) -> str:
+    if t.tag is not None:
+        return str(t.tag)
+    if t.name:
+        return short_name(str(t.name))
+    return "parameter" if isinstance(t, am.Parameter) else f"tensor {tuple(t.shape)}"
+
+
+def _op_label(node: am.GraphNode, weight: str | None) -> str:
+    text = f"@ {weight}" if node.op == "matmul" and weight else node.op
+    return text if node.tag is None else f"{node.tag} = {text}"
+
+
+def _tag_attrs(tag: am.Tag | None) -> dict[str, Any]:
+    if tag is None:
+        return {"tag": None, "tag_name": None, "tag_index": None}
+    return {"tag": str(tag), "tag_name": tag.name, "tag_index": tag.index}
+
+
+def _grads_state(nodes: list[am.GraphNode]) -> str:
+    if not nodes or nodes[0].input_grads is None:
+        return "not kept"
+    if all(n.output_grad is None for n in nodes):
+        return "before backward"
+    return "shown"
+
+
+def to_networkx(source: Any, constants: bool = True, detail: str = "ops") -> nx.DiGraph:
+    """The data-flow graph of a tape or of what made a tensor (a loss).
+
+    ``source``: an ``autograd_mini.Tape`` (record it with ``keep_grads=True`` and run backward to
+    get every edge's gradient), or a tensor (structure only: steps from ``am.scope``). ``detail``:
+    "ops" (a node per op) or "units" (a node per unit per step, an edge per connection W[i, j];
+    see :func:`viz.units.units_graph`).
 
     Node attributes: ``kind`` ("op", "param", "tensor", "const"), ``label``, ``op``, ``shape``,
-    ``scope``, ``module``, ``step``, value statistics (``value_mean``, ``value_std``, ``value_min``,
-    ``value_max``) and ``grad_norm`` (the gradient that reached the node's value). Edge
-    attributes: ``grad_norm`` (norm of the vector-Jacobian product sent to that input; the sum
-    of both when an op uses one tensor twice), ``args`` (argument positions) and ``step``.
-    ``constants=False`` leaves out constant inputs (numbers, arrays).
+    ``scope``, ``module``, ``step``, ``tag``, value statistics (``value_mean``, ...), and
+    ``grad_norm``: for a shared node ‖G‖, the norm of this tape's total G = Σ_t G_t (never the
+    weight's accumulated ``.grad``); else the norm of the gradient that reached the node.
+    Edge attributes: ``grad_norm`` (norm of what backward sent along the edge; both uses summed
+    when an op reads one tensor twice), ``args`` (argument positions), ``step``, and on the edges
+    of a shared node ``contribution`` (c_t = ⟨G_t, G⟩ / ‖G‖; they add up to ‖G‖). Graph
+    attributes: ``steps``, ``shared``, ``grads`` ("shown", "not kept" or "before backward").
 
     >>> import numpy as np, autograd_mini as am, viz
     >>> W = am.Parameter(np.eye(2) * 0.5, name="W")
@@ -69,86 +124,203 @@ def to_networkx(tape: Tape, constants: bool = True) -> nx.DiGraph:
     >>> w = [n for n, d in G.nodes(data=True) if d["kind"] == "param"][0]
     >>> G.out_degree(w)   # one weight, an edge into each of the three steps
     3
+    >>> c = [G.edges[w, v]["contribution"] for v in G.successors(w)]
+    >>> bool(abs(sum(c) - G.nodes[w]["grad_norm"]) < 1e-12)
+    True
     """
-    if not isinstance(tape, Tape):
-        raise TypeError(f"to_networkx: expected an autograd_mini.Tape, got {type(tape).__name__}")
-    G = nx.DiGraph()
-    produced: dict[int, str] = {}
+    if detail not in ("ops", "units"):
+        raise ValueError(f"to_networkx: detail must be 'ops' or 'units', got {detail!r}")
+    if not isinstance(source, (am.Tape, am.Tensor)):
+        raise TypeError(f"to_networkx: expected an autograd_mini.Tape or Tensor (a loss), got {type(source).__name__}")
+    nodes = am.graph_of(source)
+    if not nodes:
+        what = "the tape recorded nothing" if isinstance(source, am.Tape) else "the tensor was not made by a recorded op"
+        raise ValueError(f"to_networkx: {what} (no op on a tensor that requires grad)")
+    if detail == "units":
+        from .units import units_graph
+
+        return units_graph(nodes)
+    return _ops_graph(nodes, constants)
+
+
+def _ops_graph(nodes: list[am.GraphNode], constants: bool) -> nx.DiGraph:
+    G = nx.DiGraph(grads=_grads_state(nodes))
+    node_id = {id(n): f"op{n.index}" for n in nodes}
     leaves: dict[int, str] = {}
-    contributions: dict[tuple[str, str], Any] = {}
-    for node in tape.nodes:
-        nid = f"op{node.index}"
-        out = node.output
-        G.add_node(nid, kind="op", op=node.op, label=node.op, shape=str(tuple(out.shape)),
-                   scope=format_scope(node.scope), module=node.scope[0].name if node.scope else "",
-                   step=node.step, grad_norm=_norm(node.output_grad), **_stats(out.value))
-        produced[id(out)] = nid
-        for i, x in enumerate(node.inputs):
-            if isinstance(x, am.Tensor):
-                src = produced.get(id(x)) or leaves.get(id(x))
+    edge_grads: dict[tuple[str, str], Any] = {}
+    for n in nodes:
+        nid = node_id[id(n)]
+        weight = None
+        if n.op == "matmul" and len(n.inputs) == 2:
+            weight = _weight_name(n.inputs[1])
+        module = n.scope[0].name if n.scope else ""
+        G.add_node(nid, kind="op", op=n.op, label=_op_label(n, weight), shape=str(tuple(n.shape)),
+                   scope=format_scope(n.scope), module=module, step=n.step,
+                   grad_norm=_norm(n.output_grad), **_tag_attrs(n.tag), **_stats(n.value))
+        for i, x in enumerate(n.inputs):
+            if isinstance(x, am.GraphNode):
+                src = node_id[id(x)]
+            elif isinstance(x, am.Tensor):
+                src = leaves.get(id(x))
                 if src is None:
                     src = leaves[id(x)] = f"t{len(leaves)}"
-                    kind = "param" if isinstance(x, am.Parameter) else "tensor"
-                    name = x.name or ("weight" if kind == "param" else "input")
-                    G.add_node(src, kind=kind, label=name, op="", shape=str(tuple(x.shape)), scope="",
-                               module="", step=None, grad_norm=_norm(x.grad), **_stats(x.value))
-            elif constants and _is_number_or_array(x):
-                src = f"c{node.index}_{i}"
+                    G.add_node(src, kind="param" if isinstance(x, am.Parameter) else "tensor", label=_leaf_label(x),
+                               name=None if x.name is None else str(x.name),
+                               op="", shape=str(tuple(x.shape)), scope="", module="", step=None,
+                               grad_norm=None, **_tag_attrs(x.tag), **_stats(x.value))
+            elif constants and _is_data(x):
+                src = f"c{n.index}_{i}"
                 arr = np.asarray(x)
-                label = f"{float(arr.reshape(())):.3g}" if arr.size == 1 else f"x {tuple(arr.shape)}"
+                scalar = arr.size == 1
+                label = f"{float(arr.reshape(())):.3g}" if scalar else f"constant {tuple(arr.shape)}"
                 G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)),
-                           scope=format_scope(node.scope), module=node.scope[0].name if node.scope else "",
-                           step=node.step, grad_norm=None, scalar=bool(arr.size == 1), **_stats(arr))
+                           scope=format_scope(n.scope), module=module, step=n.step, **_tag_attrs(None),
+                           grad_norm=None, scalar=bool(scalar), **_stats(arr))
             else:
                 continue
-            g = node.input_grads[i]
+            g = None if n.input_grads is None else n.input_grads[i]
             key = (src, nid)
             if G.has_edge(src, nid):
                 G.edges[key]["args"] += f",{i}"
-                if g is not None:
-                    old = contributions.get(key)
-                    contributions[key] = g if old is None else old + g
             else:
-                G.add_edge(src, nid, args=str(i), step=node.step)
-                if g is not None:
-                    contributions[key] = g
-    for (src, dst), g in contributions.items():
-        G.edges[src, dst]["grad_norm"] = _norm(g)
-    for u, v, d in G.edges(data=True):
+                G.add_edge(src, nid, args=str(i), step=n.step)
+            if g is not None:
+                old = edge_grads.get(key)
+                edge_grads[key] = g if old is None else old + g
+    for key, g in edge_grads.items():
+        G.edges[key]["grad_norm"] = _norm(g)
+        G.edges[key]["_grad"] = g  # the raw gradient: views sum these, never norms
+    for _, _, d in G.edges(data=True):
         d.setdefault("grad_norm", None)
+    _place_leaves(G)
     G.graph["steps"] = sorted({d["step"] for _, d in G.nodes(data=True) if d.get("step") is not None})
-    # Used by several steps: a weight, or a value computed once outside the steps (an HMM's
-    # log transition matrix); the drawing gives these per-step stubs.
-    G.graph["shared"] = []
+    G.graph["shared"] = _shared(G)
+    for n in G.graph["shared"]:
+        add_contributions(G, n)
     for n, d in G.nodes(data=True):
-        used = {G.edges[n, v]["step"] for v in G.successors(n)} - {None}
-        if d.get("step") is None and len(used) > 1:
-            G.graph["shared"].append(n)
-            d["steps_used"] = len(used)
+        if d["kind"] == "tensor" and d["grad_norm"] is None and n not in G.graph["shared"]:
+            d["grad_norm"] = _norm(_total(G, n))
     return G
 
 
+def _weight_name(x: Any) -> str | None:
+    """The weight a matmul's right operand is: a parameter, or a value derived from one outside
+    the steps (``W_xh * mask``) — the first parameter upstream of it."""
+    while isinstance(x, am.GraphNode) and x.step is None:
+        params = [p for p in x.inputs if isinstance(p, am.Tensor | am.GraphNode)]
+        if not params:
+            return None
+        x = params[0]
+    if isinstance(x, am.Parameter) and x.name:
+        return short_name(str(x.name))
+    return None
+
+
+def _place_leaves(G: nx.DiGraph) -> None:
+    """A data tensor read by one step only (x_t, the initial state h0) stands in that step."""
+    for n, d in G.nodes(data=True):
+        if d["kind"] != "tensor":
+            continue
+        used = {G.nodes[v].get("step") for v in G.successors(n)}
+        if len(used) == 1 and None not in used:
+            d["step"] = used.pop()
+    for n, d in G.nodes(data=True):  # an op of no step that only feeds step 0 (a learned h0)
+        if d["kind"] == "op" and d["step"] is None and d.get("tag") and G.out_degree(n):
+            used = {G.nodes[v].get("step") for v in G.successors(n)}
+            if used == {min(s for s in used if s is not None)} and not any(
+                    G.nodes[u].get("step") is not None for u in G.predecessors(n)):
+                d["step"] = used.pop()
+
+
+def _shared(G: nx.DiGraph) -> list[str]:
+    """Nodes of no step used by several steps: weights, and values computed once outside them."""
+    out = []
+    for n, d in G.nodes(data=True):
+        used = {G.edges[n, v]["step"] for v in G.successors(n)} - {None}
+        if d.get("step") is None and len(used) > 1 and d["kind"] != "const":
+            out.append(n)
+            d["steps_used"] = len(used)
+    return out
+
+
+def _total(G: nx.DiGraph, n: str) -> Any:
+    """G = Σ over the node's uses of the raw gradient each use sent back (None if none did)."""
+    total = None
+    for v in G.successors(n):
+        g = G.edges[n, v].get("_grad")
+        if g is not None:
+            total = np.array(g, dtype=float) if total is None else total + g
+    return total
+
+
+def contribution(g_use: Any, total: Any) -> float | None:
+    """c = ⟨G_use, G⟩ / ‖G‖: how much of ‖G‖ one use makes up (None when G is zero or unknown).
+
+    >>> contribution(np.array([3.0, 0.0]), np.array([3.0, 4.0]))
+    1.8
+    """
+    if g_use is None or total is None:
+        return None
+    norm = float(np.linalg.norm(np.ravel(total)))
+    if norm == 0.0:
+        return None
+    if not math.isfinite(norm):
+        return norm
+    return float(np.vdot(np.ravel(np.asarray(g_use, dtype=float)), np.ravel(total))) / norm
+
+
+def add_contributions(G: nx.DiGraph, n: str) -> None:
+    """Set node ``n``'s ``grad_norm`` to ‖G‖ and each of its edges' ``contribution``."""
+    total = _total(G, n)
+    G.nodes[n]["grad_norm"] = _norm(total)
+    for v in G.successors(n):
+        d = G.edges[n, v]
+        d["contribution"] = contribution(d.get("_grad"), total)
+
+
 def _clean(d: dict) -> dict:
-    """Attributes GraphML can hold: no None, no nested values."""
-    return {k: v for k, v in d.items() if v is not None and isinstance(v, (str, int, float, bool))}
+    """Attributes other tools can hold: no None, no arrays, no private keys; a non-finite number
+    becomes None with its value as a string beside it (strict JSON has no NaN or Infinity)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k.startswith("_") or v is None or not isinstance(v, (str, int, float, bool)):
+            continue
+        if isinstance(v, float) and not math.isfinite(v):
+            out[f"{k}_text"] = repr(v)
+            continue
+        out[k] = v
+    return out
 
 
 def save_graph(G: nx.DiGraph, path: str | Path) -> Path:
     """Write the graph for other tools; the extension chooses: .graphml (Gephi, yEd), .json
-    (networkx node-link, for d3) or .dot (plain Graphviz, every label quoted)."""
+    (networkx node-link, for d3; strict JSON) or .dot (plain Graphviz, every label quoted).
+
+    >>> import networkx as nx, tempfile, pathlib
+    >>> G = nx.DiGraph(steps=[0]); G.add_edge("a", "b", grad_norm=float("inf"))
+    >>> p = save_graph(G, pathlib.Path(tempfile.mkdtemp()) / "g.json")
+    >>> "Infinity" in p.read_text(), '"grad_norm_text": "inf"' in p.read_text()
+    (False, True)
+    """
     path = Path(path)
     ext = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if ext not in (".graphml", ".json", ".dot", ".gv"):
+        raise ValueError(f"save_graph: unknown format {ext!r}; use .graphml, .json or .dot")
+    if not path.parent.exists():
+        raise FileNotFoundError(f"save_graph: the folder {path.parent} does not exist")
+    meta = {k: v for k, v in G.graph.items() if not k.startswith("_")}
     if ext == ".graphml":
         H = nx.DiGraph()
-        H.graph.update({k: json.dumps(v) for k, v in G.graph.items()})
+        H.graph.update({k: json.dumps(v) for k, v in meta.items()})
         H.add_nodes_from((n, _clean(d)) for n, d in G.nodes(data=True))
         H.add_edges_from((u, v, _clean(d)) for u, v, d in G.edges(data=True))
         nx.write_graphml(H, path)
     elif ext == ".json":
-        data = nx.node_link_data(G, edges="links")
-        path.write_text(json.dumps(data, default=float, indent=1))
-    elif ext in (".dot", ".gv"):
+        data = {"directed": True, "multigraph": False, "graph": meta,
+                "nodes": [{"id": n, **_clean(d)} for n, d in G.nodes(data=True)],
+                "links": [{"source": u, "target": v, **_clean(d)} for u, v, d in G.edges(data=True)]}
+        path.write_text(json.dumps(data, indent=1, allow_nan=False))
+    else:
         lines = ["digraph tape {"]
         for n, d in G.nodes(data=True):
             attrs = ", ".join(f"{k}={quote(v)}" for k, v in _clean(d).items())
@@ -158,6 +330,4 @@ def save_graph(G: nx.DiGraph, path: str | Path) -> Path:
             lines.append(f"  {quote(u)} -> {quote(v)} [{attrs}];")
         lines.append("}")
         path.write_text("\n".join(lines) + "\n")
-    else:
-        raise ValueError(f"save_graph: unknown format {ext!r}; use .graphml, .json or .dot")
     return path

@@ -76,7 +76,7 @@ class MagnitudeScale:
             out["label"] = f"{v:.1e}"
         return out
 
-    def legend(self) -> str:
+    def legend(self, fontsize: float = 8) -> str:
         """DOT for a legend cluster: the colour bar from lo to hi, and the zero / non-finite keys.
 
         Plain nodes, not an HTML table: the embedded Graphviz has no HTML labels.
@@ -86,11 +86,11 @@ class MagnitudeScale:
         chain = ["legend_lo"] + [f"legend_c{i}" for i in range(len(COLOURS))] + ["legend_hi", "legend_zero", "legend_bad"]
         return "\n".join([
             "  subgraph cluster_legend {",
-            f'    label={quote("gradient magnitude (log scale)")}; fontsize=9; style=rounded; color="#cccccc";',
-            '    node [shape=plaintext, fontsize=8, margin=0, height=0.16, style=""];',
-            f"    legend_lo [label={quote(f'{self.lo:.1e}')}];",
+            f'    label={quote("gradient magnitude |G_t| (log scale): pen width and colour")}; fontsize={fontsize:g}; style=rounded; color="#cccccc";',
+            f'    node [shape=plaintext, fontsize={fontsize:g}, margin=0, height=0.16, style=""];',
+            f"    legend_lo [label={quote(f'{self.lo:.2g}')}];",
             *bar,
-            f"    legend_hi [label={quote(f'{self.hi:.1e}')}];",
+            f"    legend_hi [label={quote(f'{self.hi:.2g}')}];",
             f'    legend_zero [label={quote("- - zero")}, fontcolor="{ZERO_COLOUR}"];',
             f'    legend_bad [label={quote("inf/nan")}, fontcolor="{NONFINITE_COLOUR}"];',
             "    { rank=same; " + " ".join(f"{n};" for n in chain) + " }",
