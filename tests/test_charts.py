@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viz.charts import NO_DATA_NOTE, PALETTE, gradient_flow_chart, save_chart
+import viz
+from viz.charts import NO_DATA_NOTE, PALETTE, Chart, gradient_flow_chart, save_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,3 +164,34 @@ def test_save_chart(tmp_path):
     assert path.read_text(encoding="utf-8") == svg
     with pytest.raises(ValueError):
         save_chart("not svg", tmp_path / "bad.svg")
+
+
+def test_the_chart_is_a_picture_and_still_its_svg_text(tmp_path):
+    chart = gradient_flow_chart({"a": [1.0, 0.1]}, title="flow")
+    assert isinstance(chart, Chart) and isinstance(chart, str)
+    text = str(chart)
+    assert type(text) is str and text == chart.svg() == chart._repr_svg_() and text.startswith("<svg")
+    assert chart.startswith("<svg") and "<polyline" in chart   # old callers that treat it as text
+    parse(chart)
+    assert repr(chart).startswith("Chart('flow', ") and repr(chart).endswith(" SVG)")
+    assert chart.caption == "flow"
+    assert chart.save(tmp_path / "c.svg").read_text() == text
+    page = chart.save(tmp_path / "c.html").read_text()
+    assert "<title>flow</title>" in page and "<svg" in page
+    with pytest.raises(viz.RenderError, match="SVG only.*save as .svg or .html"):
+        chart.save(tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
+    with pytest.raises(ValueError, match="unknown format .txt"):
+        chart.save(tmp_path / "c.txt")
+    with pytest.raises(ValueError, match="expected SVG text"):
+        Chart("not svg")
+
+
+def test_save_chart_takes_a_chart_or_plain_svg_text_as_before(tmp_path):
+    chart = gradient_flow_chart({"a": [1.0, 0.1]})
+    assert save_chart(chart, tmp_path / "a.svg").read_text() == str(chart)
+    assert save_chart(str(chart), tmp_path / "b.svg").read_text() == str(chart)
+    assert save_chart(chart, tmp_path / "noext").read_text() == str(chart)   # any other name: the SVG text
+    assert "<svg" in save_chart(chart, tmp_path / "p.html").read_text()
+    with pytest.raises(viz.RenderError):
+        save_chart(chart, tmp_path / "p.png")

@@ -4,6 +4,9 @@
 log10 y axis — the standard picture of the problem: a gradient that shrinks (or grows) by a
 constant factor per step back in time is a straight line on it, and the slope is the factor.
 
+It returns a :class:`Chart`: a picture (``.svg()``, ``.save(path)`` as .svg or .html, shown inline
+by Jupyter) that is also its own SVG text, so code that treats the result as a string still works.
+
 >>> import numpy as np
 >>> svg = gradient_flow_chart({"gain 0.5": 0.5 ** np.arange(30.0)[::-1], "gain 2": 2.0 ** np.arange(30.0)[::-1]})
 >>> svg.startswith("<svg") and svg.count("<polyline") == 2
@@ -13,11 +16,12 @@ To draw the three nets of ``examples/vanishing_gradients.py``::
 
     import runpy
     flows = runpy.run_path("examples/vanishing_gradients.py")["run"]()
-    save_chart(gradient_flow_chart(flows), "out/vanishing_gradients.svg")
+    gradient_flow_chart(flows).save("out/vanishing_gradients.svg")   # or save_chart(chart, path)
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-__all__ = ["gradient_flow_chart", "save_chart", "PALETTE", "NO_DATA_NOTE"]
+__all__ = ["Chart", "gradient_flow_chart", "save_chart", "PALETTE", "NO_DATA_NOTE"]
 
 # Okabe & Ito's colour-blind-safe palette, the yellow last (it is faint on white).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
@@ -35,6 +39,79 @@ NO_DATA_NOTE = "(no finite gradient)"
 _PLOT_W, _PLOT_H = 560, 320          # the plotting area, in px
 _LEFT, _RIGHT, _TOP = 82, 24, 48     # margins around it
 _CHAR_W = 7.0                        # rough width of a 12 px sans-serif character, for the legend
+
+
+class Chart(str):
+    """A chart drawn as SVG: a picture, and also its own SVG text (a ``str``) for old callers.
+
+    ``.svg()`` is the text, ``.save(path)`` writes .svg or a self-contained .html page (pan,
+    zoom, a tooltip per series), ``_repr_svg_`` shows it in Jupyter, ``str(chart)`` is the text.
+
+    >>> c = Chart('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="5"></svg>', caption="tiny")
+    >>> c.svg() == str(c) and c.startswith("<svg") and type(str(c)) is str
+    True
+    >>> c
+    Chart('tiny', 10 x 5 SVG)
+    """
+
+    caption: str
+
+    def __new__(cls, svg_text: str, caption: str = "") -> "Chart":
+        if not isinstance(svg_text, str) or not svg_text.lstrip().startswith("<svg"):
+            raise ValueError("Chart: expected SVG text (a string starting with <svg)")
+        self = super().__new__(cls, svg_text)
+        self.caption = str(caption)
+        return self
+
+    def svg(self) -> str:
+        """The chart as SVG text (a plain ``str``).
+
+        >>> gradient_flow_chart({"x": [1.0, 0.5]}).svg()[:4]
+        '<svg'
+        """
+        return str.__str__(self)
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def __repr__(self) -> str:
+        head = self[: self.find(">") + 1]
+        w = re.search(r'\bwidth="([^"]*)"', head)
+        h = re.search(r'\bheight="([^"]*)"', head)
+        size = f"{w.group(1)} x {h.group(1)} SVG" if w and h else "SVG"
+        return f"Chart({self.caption!r}, {size})"
+
+    def save(self, path: str | Path) -> Path:
+        """Write the chart: .svg (the text) or .html (one self-contained interactive page).
+
+        Other formats raise :class:`viz.RenderError`: Graphviz does not read SVG, so making
+        png would need a converter this package does not carry (use a browser, or ``cairosvg``).
+
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> chart = gradient_flow_chart({"x": [1, 2]})
+        >>> chart.save(d / "c.svg").read_text() == chart, chart.save(d / "c.html").suffix
+        (True, '.html')
+        """
+        path = Path(path)
+        ext = path.suffix.lower().lstrip(".")
+        if ext in ("html", "htm"):
+            from .html import save_html
+
+            return save_html(self, path)
+        if ext != "svg":
+            from .render import RenderError
+
+            if ext in ("png", "pdf", "jpg", "jpeg"):
+                raise RenderError(f"Chart.save: a chart is SVG only, and Graphviz cannot convert SVG to {ext}: "
+                                  "save as .svg or .html (a browser, or `pip install cairosvg`, converts the SVG)")
+            raise ValueError(f"Chart.save: unknown format {path.suffix or '(no extension)'} for {path}; use .svg or .html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.svg(), encoding="utf-8")
+        return path
 
 
 def _num(v: float) -> str:
@@ -98,8 +175,8 @@ def _runs(ok: np.ndarray) -> list[tuple[int, int]]:
 
 def gradient_flow_chart(series: Mapping[str, Any], title: str = "Gradient norm going back in time",
                         xlabel: str = "time step", ylabel: str = "gradient norm of the hidden state",
-                        log: bool = True) -> str:
-    """An SVG line chart of several series against the time step; returns the SVG text.
+                        log: bool = True) -> Chart:
+    """An SVG line chart of several series against the time step, as a :class:`Chart` (which is its SVG text).
 
     ``series`` maps a name (the legend entry) to values, one per time step (x = 0, 1, ...).
     With ``log`` (the default) the y axis is log10, with a gridline and a label (``1e-09`` ...
@@ -222,11 +299,14 @@ def gradient_flow_chart(series: Mapping[str, Any], title: str = "Gradient norm g
         out.append(f'<text class="legend-entry" x="{x0 + 30}" y="{y}" data-series={quoteattr(name)}>{escape(text)}</text>')
     out.append("</g>")
     out.append("</svg>")
-    return "\n".join(out) + "\n"
+    return Chart("\n".join(out) + "\n", caption=title)
 
 
 def save_chart(svg_text: str, path: str | Path) -> Path:
-    """Write SVG text (e.g. from :func:`gradient_flow_chart`) to ``path``; returns the path.
+    """Write a chart (a :class:`Chart`, or SVG text) to ``path``; returns the path.
+
+    A .html name gets the interactive page (:func:`viz.html.html_page`), .png or .pdf raise
+    :class:`viz.RenderError` (see :meth:`Chart.save`), any other name gets the SVG text.
 
     >>> import tempfile, pathlib
     >>> p = save_chart(gradient_flow_chart({"x": [1, 2]}), pathlib.Path(tempfile.mkdtemp()) / "c.svg")
@@ -235,7 +315,10 @@ def save_chart(svg_text: str, path: str | Path) -> Path:
     """
     if not isinstance(svg_text, str) or not svg_text.lstrip().startswith("<svg"):
         raise ValueError("save_chart: expected SVG text (a string starting with <svg)")
+    chart = svg_text if isinstance(svg_text, Chart) else Chart(svg_text)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(svg_text, encoding="utf-8")
+    if path.suffix.lower() in (".svg", ".html", ".htm", ".png", ".pdf", ".jpg", ".jpeg"):
+        return chart.save(path)
+    path.parent.mkdir(parents=True, exist_ok=True)   # any other name gets the SVG text, as it always did
+    path.write_text(chart.svg(), encoding="utf-8")
     return path
