@@ -1,10 +1,12 @@
-"""The exported graph is true, the drawing is honest, every label is escaped, both renderers work."""
+"""The exported graph is true, the numbers drawn add up, the layout reads like the lecture's
+slide, every label is escaped, and both renderers work."""
 from __future__ import annotations
 
 import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -13,46 +15,74 @@ import pytest
 import autograd_mini as am
 import models
 import viz
+from viz import views
+from viz.dot import fixed_decimals, smallest_text_px
 from viz.render import RenderError, render
 from viz.scale import NONFINITE_COLOUR, ZERO_COLOUR, MagnitudeScale
 
 
-def _recorded(net, x, R=None):
-    with am.Tape(keep_grads=True) as tape:
+def _recorded(net, x, R=None, keep_grads=True, backward=True):
+    with am.Tape(keep_grads=keep_grads) as tape:
         out = net(x)
         loss = am.sum(out * (np.ones(out.shape) if R is None else R))
-    loss.backward()
-    return tape
+    if backward:
+        loss.backward()
+    return tape, loss
 
 
 def _svg_clusters(svg: str) -> list[str]:
     return re.findall(r"<title>(cluster_step\d+)</title>", svg)
 
 
+def _weight(G, name):
+    return next(n for n, d in G.nodes(data=True) if d["kind"] == "param" and d["label"] == name)
+
+
 @pytest.fixture(scope="module")
 def elman_tape():
     net = models.ElmanRNN(2, 3, 1, seed=0)
     x = np.random.default_rng(0).normal(size=(5, 2, 2))
-    return net, _recorded(net, x)
+    tape, _ = _recorded(net, x)
+    return net, tape
 
+
+def _lecture_net(bits=2, seed=0, batch_size=1):
+    net = models.ElmanRNN(2, 3, 1, timing="synchronous", seed=seed)
+    batch = models.tasks.BinaryAddition(bits=bits, delay=2).sample(0, batch_size=batch_size)
+    return net, batch
+
+
+# --- 1. numbers that are right and can be checked ---------------------------------------------
 
 def test_shared_weight_is_one_node_with_an_edge_into_every_step(elman_tape):
     net, tape = elman_tape
     G = viz.to_networkx(tape)
-    w = next(n for n, d in G.nodes(data=True) if d["label"] == "ElmanRNN.W_hh")
+    w = _weight(G, "W_hh")
+    assert G.nodes[w]["name"] == "ElmanRNN.W_hh"
     assert sorted(G.edges[w, v]["step"] for v in G.successors(w)) == [0, 1, 2, 3, 4]
     assert w in G.graph["shared"] and G.graph["steps"] == [0, 1, 2, 3, 4]
-    per_step = [sum(1 for _, d in G.nodes(data=True) if d["kind"] == "op" and d["step"] == s) for s in range(5)]
-    assert len(set(per_step[1:])) == 1  # every step after the first records the same ops
-    assert G.nodes[w]["grad_norm"] == pytest.approx(np.linalg.norm(net["W_hh"].grad))
+    assert G.nodes[w]["grad_norm"] == pytest.approx(np.linalg.norm(net["W_hh"].grad), rel=1e-12)
+
+
+def test_contributions_add_up_to_the_norm_of_this_tapes_total(elman_tape):
+    _, tape = elman_tape
+    G = viz.to_networkx(tape)
+    for w in G.graph["shared"]:
+        cs = [G.edges[w, v]["contribution"] for v in G.successors(w)]
+        assert abs(sum(cs) - G.nodes[w]["grad_norm"]) <= 1e-12 * sum(abs(c) for c in cs) + 1e-300
+        total = sum(G.edges[w, v]["_grad"] for v in G.successors(w))
+        for v in G.successors(w):   # c_t is the length of G_t along G
+            g = G.edges[w, v]["_grad"]
+            assert G.edges[w, v]["contribution"] == pytest.approx(np.vdot(g, total) / np.linalg.norm(total))
 
 
 def test_edge_magnitudes_equal_the_gradients_of_untied_per_step_copies():
     rng = np.random.default_rng(1)
     x, R = rng.normal(size=(4, 2, 2)), rng.normal(size=(4, 2, 1))
     net = models.ElmanRNN(2, 3, 1, seed=0)
-    G = viz.to_networkx(_recorded(net, x, R))
-    w = next(n for n, d in G.nodes(data=True) if d["label"] == "ElmanRNN.W_hh")
+    tape, _ = _recorded(net, x, R)
+    G = viz.to_networkx(tape)
+    w = _weight(G, "W_hh")
     edge = {G.edges[w, v]["step"]: G.edges[w, v]["grad_norm"] for v in G.successors(w)}
     untied = models.ElmanRNN(2, 3, 1, seed=0)
     copies = [am.Parameter(untied["W_hh"].value) for _ in range(4)]
@@ -70,60 +100,316 @@ def test_edge_magnitudes_equal_the_gradients_of_untied_per_step_copies():
     assert G.nodes[w]["grad_norm"] == pytest.approx(np.linalg.norm(sum(c.grad for c in copies)), rel=1e-12)
 
 
-def test_graph_is_written_for_other_tools(tmp_path, elman_tape):
-    _, tape = elman_tape
+def test_the_total_is_this_tapes_not_the_accumulated_grad():
+    # The README's four-step snippet run three times on the same W: .grad grows, the drawing must not.
+    W = am.Parameter(np.eye(3) * 0.5, name="W_hh")
+    sources, totals = [], []
+    for _ in range(3):
+        h = am.Tensor(np.full((1, 3), 0.5))
+        with am.Tape(keep_grads=True) as tape:
+            for t in range(4):
+                with am.scope("rnn", step=t):
+                    h = am.sigmoid(h @ W)
+            loss = (h ** 2).sum()
+        loss.backward()
+        G = viz.to_networkx(tape)
+        totals.append(G.nodes[_weight(G, "W_hh")]["grad_norm"])
+        sources.append(viz.draw(tape, detail="ops", size=None).source)
+    assert totals[0] == totals[1] == totals[2]
+    assert np.linalg.norm(W.grad) == pytest.approx(3 * totals[0])
+    assert sources[0] == sources[1] == sources[2]   # the same forward and backward: the same drawing
+
+
+def _two_uses(a: float, b: float):
+    """One weight used in two steps whose gradients are a * v and b * v (plus an orthogonal one)."""
+    W = am.Parameter(np.zeros((1, 2)), name="W")
+    with am.Tape(keep_grads=True) as tape:
+        with am.scope("net", step=0):
+            y0 = am.sum(np.array([[a]]) @ W * np.array([1.0, 0.0]))
+        with am.scope("net", step=1):
+            y1 = am.sum(np.array([[b]]) @ W * np.array([1.0, 0.0]))
+        with am.scope("net", step=2):
+            y2 = am.sum(np.array([[5.0]]) @ W * np.array([0.0, 1.0])) * 0.0 + am.sum(
+                np.array([[5.0]]) @ W * np.array([0.0, 1.0]))
+        loss = y0 + y1 + y2
+    loss.backward()
+    return viz.to_networkx(tape)
+
+
+def test_a_step_that_pushes_against_the_others_is_negative_and_an_orthogonal_one_is_zero():
+    G = _two_uses(3.0, -1.0)
+    w = _weight(G, "W")
+    c = {G.edges[w, v]["step"]: G.edges[w, v]["contribution"] for v in G.successors(w)}
+    total = np.array([2.0, 5.0])
+    assert c[0] == pytest.approx(3.0 * 2.0 / np.linalg.norm(total))
+    assert c[1] == pytest.approx(-1.0 * 2.0 / np.linalg.norm(total)) and c[1] < 0
+    assert c[2] == pytest.approx(25.0 / np.linalg.norm(total))
+    G = _two_uses(0.0, 0.0)   # step 2 alone: steps 0 and 1 are orthogonal to the total, so 0
+    w = _weight(G, "W")
+    c = {G.edges[w, v]["step"]: G.edges[w, v]["contribution"] for v in G.successors(w)}
+    assert c[0] == 0.0 and c[1] == 0.0
+
+
+def test_a_zero_total_says_no_gradient():
+    W = am.Parameter(np.ones((2, 2)), name="W")
+    with am.Tape(keep_grads=True) as tape:
+        h = np.ones((1, 2))
+        for t in range(3):
+            with am.scope("rnn", step=t):
+                h = am.tanh(h @ W)
+        loss = am.sum(h) * 0.0
+    loss.backward()
     G = viz.to_networkx(tape)
-    H = nx.read_graphml(viz.save_graph(G, tmp_path / "g.graphml"))
-    assert H.number_of_nodes() == G.number_of_nodes() and H.number_of_edges() == G.number_of_edges()
-    data = json.loads(viz.save_graph(G, tmp_path / "g.json").read_text())
-    assert len(data["nodes"]) == G.number_of_nodes() and len(data["links"]) == G.number_of_edges()
-    dot = viz.save_graph(G, tmp_path / "g.dot").read_text()
-    ET.fromstring(render(dot, "svg"))  # Graphviz reads it
-    with pytest.raises(ValueError, match="unknown format"):
-        viz.save_graph(G, tmp_path / "g.xyz")
+    w = _weight(G, "W")
+    assert G.nodes[w]["grad_norm"] == 0.0
+    assert all(G.edges[w, v]["contribution"] is None for v in G.successors(w))
+    assert "no gradient" in viz.draw(tape, detail="ops", size=None).source
 
 
-def test_unrolled_view_has_one_cluster_per_step_and_a_stub_per_shared_use(elman_tape):
+def _printed_terms(source: str, name: str) -> list[float]:
+    text = source.replace("\\n", "\n").replace("\\l", "\n")
+    return [float(v) for v in re.findall(rf"(?<![A-Za-z_]){re.escape(name)} ([+-]\d+\.\d+)", text)]
+
+
+def test_the_printed_contributions_add_up_to_the_printed_total(elman_tape):
     _, tape = elman_tape
-    d = viz.draw(tape, detail="ops")
-    svg = d.svg()
-    ET.fromstring(svg)
-    assert sorted(_svg_clusters(svg)) == sorted(f"cluster_step{s}" for s in range(5))
-    assert d.source.count('class="shared-stub"') == 5  # one stub in each step lists its shared weights
-    assert d.source.count("W_hh ") >= 5 and d.source.count("b_y ") >= 5
-    assert "used by 5 steps" in d.source and "sum of the per-step shares" in d.source
+    src = viz.draw(tape, detail="ops", size=None).source
+    G = viz.to_networkx(tape)
+    for name in ("W_hh", "W_xh", "W_hy", "b_h", "b_y"):
+        total = G.nodes[_weight(G, name)]["grad_norm"]
+        terms = _printed_terms(src, name)
+        assert len(terms) == 5
+        printed = float(re.search(rf"{name} \([^)]*\)\\nused by 5 steps\\n\|G\| = ([\d.]+)", src).group(1))
+        assert printed == pytest.approx(total, abs=0.5 * 10 ** -fixed_decimals(total))
+        assert sum(terms) == pytest.approx(printed, abs=len(terms) * 10 ** -fixed_decimals(total))
+    assert "add up to |G|" in src   # the legend says what they are
 
 
-def test_windows_and_automatic_module_detail():
+def test_every_view_keeps_the_identity():
     net = models.ElmanRNN(2, 3, 1, seed=0)
-    tape = _recorded(net, np.zeros((20, 1, 2)))
-    d = viz.draw(tape, steps=(2, 5))
-    assert sorted(_svg_clusters(d.svg())) == ["cluster_step2", "cluster_step3", "cluster_step4"]
-    assert "showing steps 2-4 of 20" in d.caption
-    d = viz.draw(tape, steps=3)
-    assert len(_svg_clusters(d.svg())) == 6 and "... steps 3-16 ..." in d.source
-    big = _recorded(models.ElmanRNN(2, 3, 1, seed=0), np.zeros((300, 1, 2)))
-    d = viz.draw(big)
-    assert "one node per module call per step" in d.caption and "of 300" in d.caption
-    assert len(_svg_clusters(d.svg())) == 12
-    with pytest.raises(ValueError, match="selects none"):
-        viz.draw(tape, steps=(50, 60))
-
-
-def test_rolled_view_sums_magnitudes_over_time(elman_tape):
-    _, tape = elman_tape
+    tape, _ = _recorded(net, np.random.default_rng(1).normal(size=(12, 1, 2)))
     G = viz.to_networkx(tape)
-    d = viz.draw(tape, view="rolled")
-    ET.fromstring(d.svg())
-    assert "cluster_step" not in d.source and 'constraint="false"' in d.source
-    w = next(n for n, dd in G.nodes(data=True) if dd["label"] == "ElmanRNN.W_hh")
-    total = sum(G.edges[w, v]["grad_norm"] for v in G.successors(w))
-    from viz.draw import _rolled
-    H = _rolled(G)
-    assert H.out_degree(w) == 1
-    (v,) = H.successors(w)
-    assert H.edges[w, v]["grad_norm"] == pytest.approx(total)
+    w = _weight(G, "W_hh")
+    total = G.nodes[w]["grad_norm"]
+    # a window: the shown steps' terms plus one elided term per gap
+    H, note = views.window(G, [0, 1, 10, 11])
+    shown = [H.edges[w, v]["contribution"] for v in H.successors(w)]
+    elided = [d["terms"][w] for _, d in H.nodes(data=True) if d["kind"] == "elided"]
+    assert len(elided) == 1 and note == "showing steps 0-1 and 10-11 of 12"
+    assert sum(shown) + sum(elided) == pytest.approx(total, rel=1e-12)
+    # modules: raw gradients summed per call, so the contributions still add up
+    M = views.modules(G)
+    cs = [M.edges[w, v]["contribution"] for v in M.successors(w)]
+    assert len(cs) == 12 and sum(cs) == pytest.approx(total, rel=1e-12)
+    # rolled: the weight's one edge carries |sum_t G_t|
+    R = views.rolled(G)
+    (v,) = R.successors(w)
+    assert R.edges[w, v]["grad_norm"] == pytest.approx(np.linalg.norm(net["W_hh"].grad), rel=1e-12)
+    # the drawn window prints the elided term
+    src = viz.draw(tape, detail="ops", steps=2, size=None).source
+    assert len(_printed_terms(src, "W_hh")) == 5
 
+
+# --- 2. drawing without gradients ---------------------------------------------------------------
+
+def test_a_loss_is_drawn_without_a_tape_before_and_after_backward():
+    net, batch = _lecture_net()
+    loss = models.sequence_loss(net(batch.x), batch)
+    before = viz.to_networkx(loss)
+    d_before = viz.draw(loss, detail="ops", size=None)
+    loss.backward()
+    after = viz.to_networkx(loss)
+    d_after = viz.draw(loss, detail="ops", size=None)
+    assert nx.utils.graphs_equal(nx.DiGraph(before.edges), nx.DiGraph(after.edges))
+    assert sorted(_svg_clusters(d_after.svg())) == sorted(f"cluster_step{s}" for s in before.graph["steps"])
+    labels = lambda src: sorted(re.findall(r' \[label="([^"]*)"', src))  # noqa: E731
+    assert labels(d_before.source) == labels(d_after.source)
+    assert "no gradients shown" in d_after.caption and "keep_grads=True" in d_after.caption
+    with am.Tape(keep_grads=True) as tape:
+        loss2 = models.sequence_loss(net(batch.x), batch)
+    # the tape also holds what leads nowhere (the last step's hidden state); the loss's graph is in it
+    taped = {d["label"] for _, d in viz.to_networkx(tape).nodes(data=True)}
+    assert {d["label"] for _, d in before.nodes(data=True)} <= taped
+    assert "call backward()" in viz.draw(tape, detail="ops", size=None).caption
+    loss2.backward()
+    assert "no gradients" not in viz.draw(tape, detail="ops", size=None).caption
+    with am.Tape() as plain:
+        models.sequence_loss(net(batch.x), batch)
+    assert "keep_grads=True" in viz.draw(plain, detail="ops", size=None).caption
+
+
+def test_viz_reads_the_engine_only_through_its_graph_api():
+    for path in Path(viz.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert "._rec" not in text and "autograd_mini.tensor" not in text, path.name
+
+
+# --- 3. the layout reads like the lecture's slide ----------------------------------------------
+
+def _boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """Cluster title -> (x0, y0, x1, y1) from the polygon Graphviz draws for it."""
+    out = {}
+    root = ET.fromstring(svg)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("class") == "cluster":
+            title = g.find("s:title", ns).text
+            shape = next((e for e in g.iter() if e.tag.endswith("}polygon") or e.tag.endswith("}path")), None)
+            if shape is None:
+                continue
+            text = shape.get("points") or shape.get("d")
+            pts = [tuple(map(float, p)) for p in re.findall(r"(-?[\d.]+),(-?[\d.]+)", text)]
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            out[title] = (min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
+def _node_x(svg: str, title_contains: str) -> list[tuple[float, float]]:
+    root = ET.fromstring(svg)
+    out = []
+    for g in root.iter("{http://www.w3.org/2000/svg}g"):
+        if g.get("class") == "node":
+            texts = "".join(t.text or "" for t in g.iter("{http://www.w3.org/2000/svg}text"))
+            if title_contains in texts:
+                el = next(iter(g.iter("{http://www.w3.org/2000/svg}text")))
+                out.append((float(el.get("x")), float(el.get("y"))))
+    return out
+
+
+def test_steps_run_left_to_right_at_one_height_and_the_loss_stands_after_the_last():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    svg = viz.draw(tape, detail="ops", size=None).svg()
+    boxes = _boxes(svg)
+    steps = sorted((int(k[len("cluster_step"):]), v) for k, v in boxes.items() if k.startswith("cluster_step"))
+    assert [s for s, _ in steps] == list(range(5))
+    for (_, a), (_, b) in zip(steps, steps[1:]):
+        assert a[2] < b[0]                      # step t ends before step t+1 begins
+    assert max(b[1] for _, b in steps) - min(b[1] for _, b in steps) < 30   # one height
+    after = boxes["cluster_after"]
+    assert after[0] > steps[-1][1][2]          # the loss's column is right of the last step
+    (lx, _), = _node_x(svg, "loss = divide")
+    assert after[0] < lx < after[2]
+    (hx, _), = _node_x(svg, "h0")
+    assert steps[0][1][0] < hx < steps[0][1][2]  # the initial state stands in step 0
+
+
+def test_an_edge_from_step_t_into_t_plus_1_runs_between_those_two_clusters(elman_tape):
+    _, tape = elman_tape
+    d = viz.draw(tape, detail="ops", size=None)
+    svg = d.svg()
+    boxes = _boxes(svg)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    ids = {}
+    for g in root.iter(f"{ns}g"):
+        if g.get("class") == "node":
+            ids[g.find(f"{ns}title").text] = "".join(t.text or "" for t in g.iter(f"{ns}text"))
+    G = viz.to_networkx(tape)
+    n_id = {n: f"n{i}" for i, n in enumerate(G.nodes)}
+    checked = 0
+    for g in root.iter(f"{ns}g"):
+        if g.get("class") != "edge":
+            continue
+        u, v = g.find(f"{ns}title").text.split("->")
+        src = next((n for n, i in n_id.items() if i == u), None)
+        dst = next((n for n, i in n_id.items() if i == v), None)
+        if src is None or dst is None:
+            continue
+        su, sv = G.nodes[src].get("step"), G.nodes[dst].get("step")
+        if su is None or sv != (su + 1 if su is not None else None):
+            continue
+        path = next(e for e in g.iter(f"{ns}path"))
+        xs = [float(x) for x in re.findall(r"(-?[\d.]+),-?[\d.]+", path.get("d"))]
+        assert boxes[f"cluster_step{su}"][0] <= min(xs) and max(xs) <= boxes[f"cluster_step{sv}"][2]
+        checked += 1
+    assert checked >= 4
+
+
+# --- 4-6. units, sizes, labels ------------------------------------------------------------------
+
+def test_auto_picks_units_for_a_small_net_and_says_so_and_an_explicit_detail_wins():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    d = viz.draw(tape, size=None)
+    assert "detail: units" in d.caption and d.engine == "neato"
+    assert d.source.count('class="unit"') == 2 * 4 + 5 * 3 + 5 * 1 + 3   # x_{t-1} from step 1, h0
+    ops = viz.draw(tape, detail="ops")
+    assert "detail" not in ops.caption.split("\n")[0] and 'class="unit"' not in ops.source
+    big = models.ElmanRNN(2, 16, 1, seed=0)
+    tape2, _ = _recorded(big, np.zeros((3, 1, 2)))
+    assert "one node per module call" in viz.draw(tape2, size=None).caption   # 16 units a step: modules
+
+
+def test_the_units_picture_labels_every_connection_the_same_way_in_every_step():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    src = viz.draw(tape, detail="units", size=None).source
+    for name, count in (("W_hh", 9 * 5), ("W_hy", 3 * 5), ("W_xh", 6 * 4)):
+        labels = re.findall(rf'label="({name}\[\d,\d\])"', src)
+        assert len(labels) == count, name
+        assert len(set(labels)) == count // (5 if name != "W_xh" else 4)
+    assert "step 0" in src and "h0" in src and "x_0" in src and "y_4" in src
+    rolled = viz.draw(tape, detail="units", view="rolled", size=None).source
+    assert rolled.count('class="unit"') == 2 + 3 + 1   # each unit once, h0 folded into h
+
+
+@pytest.mark.parametrize("size", ["slide", "page", (8.0, 4.5)])
+def test_a_size_fits_its_box_with_readable_text(size):
+    net, batch = _lecture_net(bits=6)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    for detail in ("units", "ops"):
+        d = viz.draw(tape, detail=detail, size=size)
+        svg = d.svg()
+        w_pt = float(re.search(r'width="([\d.]+)pt"', svg).group(1))
+        box = viz.dot.parse_size(size)
+        assert w_pt <= box.width * 72 + 1
+        if size == "slide":
+            assert smallest_text_px(svg, 1280) >= 12, detail
+        assert "showing step" in d.caption   # 9 steps do not fit: a window, said in the caption
+
+
+def test_sizes_and_fonts_are_checked():
+    W = am.Parameter(np.ones((1, 1)), name="W")
+    loss = am.sum(np.ones((1, 1)) @ W)
+    with pytest.raises(ValueError, match="size must be"):
+        viz.draw(loss, size="poster")
+    with pytest.raises(ValueError, match="fontsize"):
+        viz.draw(loss, fontsize=200)
+    big = viz.draw(loss, detail="ops", size=None, fontsize=20).source
+    assert "fontsize=20" in big
+
+
+def test_labels_have_meaning():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    G = viz.to_networkx(tape)
+    labels = {d["label"] for _, d in G.nodes(data=True)}
+    assert {"h0", "x_0", "targets", "target mask", "@ W_hh", "@ W_xh"} <= labels
+    assert any(lab.startswith("h_2 = ") for lab in labels) and any(lab.startswith("loss = ") for lab in labels)
+    assert not any(lab.startswith("constant") or lab.startswith("tensor (") for lab in labels)
+    lstm = models.LSTM(2, 3, 1, seed=0)
+    tape2, _ = _recorded(lstm, np.zeros((3, 1, 2)))
+    labels = {d["label"] for _, d in viz.to_networkx(tape2).nodes(data=True)}
+    assert "c0" in labels   # (h0 enters step 0 through a concatenate of constants, not recorded)
+    for gate in ("write", "keep", "read", "candidate", "c"):
+        assert any(lab.startswith(f"{gate}_1 = ") for lab in labels), gate
+    R = views.rolled(viz.to_networkx(tape2))
+    rolled_labels = [d["label"] for _, d in R.nodes(data=True)]
+    assert rolled_labels.count("keep_t = sigmoid") == 1 and rolled_labels.count("h_t = multiply") == 1
+
+
+# --- the rest: scale, escaping, renderers, errors ---------------------------------------------
 
 def test_magnitude_encoding_zero_nonfinite_and_shared_scale():
     s = MagnitudeScale(1e-3, 1e2)
@@ -148,7 +434,7 @@ def test_a_zero_and_a_nan_gradient_are_drawn_as_such():
         loss = am.sum(z) + am.sum(y)
     with np.errstate(divide="ignore"):
         loss.backward()
-    src = viz.draw(tape, labels=True).source
+    src = viz.draw(tape, labels=True, size=None).source
     assert ZERO_COLOUR in src and NONFINITE_COLOUR in src and 'label="inf"' in src
 
 
@@ -164,47 +450,69 @@ def test_every_label_is_escaped():
     assert "a&quot;b&lt;c&gt;{d}" in svg or 'a"b&lt;c&gt;{d}' in svg
 
 
+def test_graph_is_written_for_other_tools(tmp_path, elman_tape):
+    _, tape = elman_tape
+    G = viz.to_networkx(tape)
+    H = nx.read_graphml(viz.save_graph(G, tmp_path / "g.graphml"))
+    assert H.number_of_nodes() == G.number_of_nodes() and H.number_of_edges() == G.number_of_edges()
+    data = json.loads(viz.save_graph(G, tmp_path / "g.json").read_text())
+    assert len(data["nodes"]) == G.number_of_nodes() and len(data["links"]) == G.number_of_edges()
+    assert any("contribution" in link for link in data["links"])
+    dot = viz.save_graph(G, tmp_path / "g.dot").read_text()
+    assert dot.startswith("digraph") and dot.count("->") == G.number_of_edges()
+    with pytest.raises(ValueError, match="unknown format"):
+        viz.save_graph(G, tmp_path / "g.xyz")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        viz.save_graph(G, tmp_path / "missing" / "g.json")
+
+
 def test_embedded_renderer_makes_svg_and_refuses_png_with_a_hint():
     svg = render("digraph { a -> b }", "svg", prefer="embedded")
     ET.fromstring(svg)
-    with pytest.raises(RenderError, match="system Graphviz"):
+    with pytest.raises(RenderError):
         render("digraph { a -> b }", "png", prefer="embedded")
     assert render("digraph { a -> b }", "svg", prefer="embedded").startswith(b"<?xml")  # still healthy
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="the system Graphviz is not installed here (CI installs it)")
-def test_system_renderer_makes_svg_png_and_pdf(tmp_path, elman_tape):
+def test_system_renderer_draws_both_layouts(tmp_path, elman_tape):
     _, tape = elman_tape
-    d = viz.draw(tape)
-    ET.fromstring(render(d.source, "svg", prefer="system"))
-    assert d.save(tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
-    assert d.save(tmp_path / "a.pdf").read_bytes()[:4] == b"%PDF"
-
-
-def test_diagram_save_chooses_the_format_and_shows_in_jupyter(tmp_path, elman_tape):
-    _, tape = elman_tape
-    d = viz.draw(tape)
-    assert d.save(tmp_path / "x.dot").read_text() == d.source
-    ET.fromstring(d.save(tmp_path / "x.svg").read_text())
-    assert d._repr_svg_().lstrip().startswith("<?xml")
-    with pytest.raises(ValueError, match="extension"):
-        d.save(tmp_path / "noext")
+    for detail in ("ops", "units"):
+        d = viz.draw(tape, detail=detail)
+        ET.fromstring(render(d.source, "svg", engine=d.engine, prefer="system"))
 
 
 def test_draw_refuses_what_it_cannot_draw():
-    with pytest.raises(ValueError, match="keep_grads=True"):
-        with am.Tape() as tape:
-            am.sum(am.Parameter([1.0]) * 2)
-        viz.draw(tape)
     with pytest.raises(ValueError, match="recorded nothing"):
         viz.draw(am.Tape(keep_grads=True))
     with pytest.raises(ValueError, match="view"):
         viz.draw(nx.DiGraph(), view="sideways")
+    with pytest.raises(ValueError, match="detail"):
+        viz.draw(am.Tape(), detail="atoms")
+    with pytest.raises(TypeError, match="expected an autograd_mini.Tape, a Tensor"):
+        viz.draw(np.ones(3))
+    with pytest.raises(ValueError, match="selects none"):
+        net = models.ElmanRNN(2, 3, 1, seed=0)
+        tape, _ = _recorded(net, np.zeros((4, 1, 2)))
+        viz.draw(tape, detail="ops", steps=(50, 60))
 
 
-def test_module_detail_merges_the_stubs_and_a_window_still_counts_every_use():
+def test_module_detail_and_a_window_still_count_every_use():
     net = models.ElmanRNN(2, 3, 1, seed=0)
-    tape = _recorded(net, np.zeros((30, 1, 2)))
-    d = viz.draw(tape, detail="modules", steps=2)
-    assert d.source.count("shared: ") == 4  # one merged stub in each of the 4 drawn steps
+    tape, _ = _recorded(net, np.zeros((30, 1, 2)))
+    d = viz.draw(tape, detail="modules", steps=2, size=None)
+    assert len(_svg_clusters(d.svg())) == 4
     assert d.source.count("used by 30 steps") == 5  # W_xh, W_hh, b_h, W_hy, b_y, though 4 steps are drawn
+    assert "showing steps 0-1 and 28-29 of 30" in d.caption
+
+
+def test_a_long_unroll_is_drawn_by_default_within_seconds():
+    import time
+
+    net = models.ElmanRNN(2, 3, 1, seed=0)
+    tape, _ = _recorded(net, np.zeros((300, 1, 2)))
+    t0 = time.perf_counter()
+    d = viz.draw(tape)
+    ET.fromstring(d.svg())
+    assert "showing steps" in d.caption
+    assert time.perf_counter() - t0 < 30   # generous: bench_viz.py reports the real figure

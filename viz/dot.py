@@ -23,6 +23,7 @@ import networkx as nx
 
 from .render import quote
 from .scale import MagnitudeScale
+from .views import after_steps
 
 
 @dataclass(frozen=True)
@@ -178,12 +179,7 @@ def _columns(G: nx.DiGraph, shared: set[str]) -> tuple[list[Any], dict[Any, list
     """The columns left to right and the nodes of each: ("before",), steps and gaps, ("after",)."""
     steps = G.graph.get("steps", [])
     members: dict[Any, list[str]] = defaultdict(list)
-    downstream: set[str] = set()
-    for n in nx.topological_sort(G):
-        d = G.nodes[n]
-        if d.get("step") is not None or (d["kind"] == "op" and any(
-                p in downstream or (G.nodes[p].get("step") is not None and p not in shared) for p in G.predecessors(n))):
-            downstream.add(n)
+    after = after_steps(G)
     for n, d in G.nodes(data=True):
         if n in shared:
             continue
@@ -191,9 +187,8 @@ def _columns(G: nx.DiGraph, shared: set[str]) -> tuple[list[Any], dict[Any, list
             members[("gap", n)].append(n)
         elif d.get("step") is not None:
             members[d["step"]].append(n)
-        elif n in downstream or (G.out_degree(n) and all(v in downstream and G.nodes[v].get("step") is None
-                                                        for v in G.successors(n))):
-            members["after"].append(n)  # computed from the steps, or read only by what is
+        elif n in after:
+            members["after"].append(n)
         else:
             members["before"].append(n)
     gaps = sorted((G.nodes[k[1]].get("after") if G.nodes[k[1]].get("after") is not None else -math.inf, k)
@@ -259,11 +254,15 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
         stub = _stub(w, col, uses.get(col, []), per_use)
         if col == "after" and shared:
             _summaries(w)
+        if col == "after":
+            w.out.append(_legend(w))  # inside the last column: no room is free elsewhere
         w.out.append("  }")
         firsts[col] = [ids[n] for n in nodes if n not in has_pred] + ([stub] if stub else [])
         lasts[col] = [ids[n] for n in nodes if n not in has_succ]
         if col == "after" and shared:
             firsts[col] += [f"{ids[s]}" for s in w.shared]
+        if col == "after" and w.grads_shown:
+            firsts[col] += ["legend_note", "legend_bad"] if shared else ["legend_bad"]
     # Gates between the columns: every node of a column comes after its gate and before the
     # next one, so the columns take turns along the ranks (time left to right at one height)
     # and an edge from step t into t+1 runs forward across one gate.
@@ -287,7 +286,6 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
         if d.get("recurrent"):
             extra["constraint"] = "false"
         w.edge(u, v, d, extra)
-    w.out.append(_legend(w))
     w.out.append("}")
     return "\n".join(w.out) + "\n"
 
@@ -340,7 +338,7 @@ def _stub(w: _Writer, col: Any, uses: list[tuple[str, str]], per_use: bool) -> s
             lines.append(name)
     head = "shared weights: contribution" if w.grads_shown else "shared weights"
     text = head + "\n" + "\n".join(lines)
-    w.out.append(f"    {stub} [{_attrs({'label': text, 'shape': 'box', 'style': 'dashed,filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'fontcolor': '#223355', 'fontsize': f'{w.size.small:g}', 'class': 'shared-stub', 'tooltip': text})}];")
+    w.out.append(f"    {stub} [{_attrs({'label': text, 'shape': 'box', 'style': 'dashed,filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'fontcolor': '#223355', 'fontsize': f'{w.size.small:g}', 'class': 'shared-stub', 'tooltip': 'the shared weights this step uses, each with the part of its total gradient this step contributes'})}];")
     if per_use:
         for s_node, v in uses:
             d = G.edges[s_node, v]
@@ -380,11 +378,11 @@ def _summaries(w: _Writer) -> None:
 def _legend(w: _Writer) -> str:
     if not w.grads_shown:
         return ""
-    lines = w.scale.legend(fontsize=w.size.small).splitlines()
+    lines = [w.scale.legend(fontsize=w.size.small)]
     if w.shared:
-        note = ("contribution of a step: the length of its gradient G_t along the weight's total G, "
-                "<G_t, G>/|G|;\nthe contributions add up to |G| (a negative one pushes against the others)")
-        lines.insert(-1, f"    legend_note [label={quote(note)}, shape=plaintext, fontsize={w.size.small:g}];")
+        note = ("a step's contribution to a shared weight:\nthe length of its gradient G_t\nalong the total G, "
+                "<G_t, G>/|G|;\nthey add up to |G| (a negative one\npushes against the others)")
+        lines.append(f"    legend_note [label={quote(note, justify='l')}, shape=plaintext, fontsize={w.size.small:g}];")
     return "\n".join(lines)
 
 

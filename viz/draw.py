@@ -94,6 +94,10 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
         return _diagram(H, scale, box, title, notes, grads_note, labels, detail)
     if detail == "modules":
         G = views.modules(G)
+    if box is not None and math.isfinite(box.width):
+        G = views.condense_after(G)
+        if "after_ops" in G:
+            notes.append("the ops after the last step drawn as one node (size=None draws them all)")
     all_steps = G.graph.get("steps", [])
     if steps is not None:
         return _windowed(G, views.choose_steps(all_steps, steps), scale, box, title, notes, grads_note, labels, detail)
@@ -147,21 +151,31 @@ def _draw_units(U: nx.DiGraph, view: str, steps: Any, scale: MagnitudeScale, box
     else:
         keep = _fit_units(U, all_steps, box)
     if len(keep) < len(all_steps):
-        notes = notes + [views.WINDOW_NOTE.format(shown=views._runs(keep), total=len(all_steps))]
+        notes = notes + [views.window_note(keep, len(all_steps))]
     caption = _caption(title, notes, grads_note)
     return Diagram(write_units_dot(U, scale, box, caption, labels, keep=keep), caption=caption, engine="neato")
 
 
 def _fit_units(U: nx.DiGraph, all_steps: list[int], box: Size) -> list[int]:
-    """The most steps whose drawing fits the box's width: all, else the first k and the last k."""
+    """The most steps whose drawing fits the box's width (see :func:`viz.views.windows`)."""
     limit = box.width * 72
-    if width_of(U, all_steps, box) <= limit:
-        return all_steps
-    for k in range((len(all_steps) - 1) // 2, 0, -1):
-        keep = views.choose_steps(all_steps, k)
-        if width_of(U, keep, box) <= limit:
-            return keep
-    return views.choose_steps(all_steps, 1)
+    options = views.windows(all_steps)
+    return _first_fit(options, lambda keep: width_of(U, keep, box) <= limit)
+
+
+def _first_fit(options: list, fits: Any) -> Any:
+    """The first of ``options`` (fewer steps as they go) that fits, by bisection: fitting is
+    monotone in the number of steps shown."""
+    if fits(options[0]) or len(options) == 1:
+        return options[0]
+    lo, hi, found = 1, len(options) - 1, options[-1]
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if fits(options[mid]):
+            found, hi = options[mid], mid - 1
+        else:
+            lo = mid + 1
+    return found
 
 
 def _write(H: nx.DiGraph, scale: MagnitudeScale, box: Size | None, caption: str, labels: bool, detail: str) -> str:
@@ -194,29 +208,16 @@ def _laid_out_size(source: str) -> tuple[float, float]:
 
 def _fit(G: nx.DiGraph, scale: MagnitudeScale, box: Size, title: str | None, notes: list[str],
          grads_note: str, labels: bool, detail: str) -> Diagram:
-    """The most steps that fit the box: all of them, else the first k and the last k."""
-    all_steps = G.graph["steps"]
-    ks = [None] + list(range((len(all_steps) - 1) // 2, 0, -1))
+    """The most steps that fit the box, measured by laying each candidate out."""
+    made: dict[tuple, Diagram] = {}
 
-    def attempt(k: int | None) -> tuple[Diagram, bool]:
-        keep = all_steps if k is None else views.choose_steps(all_steps, k)
-        d = _windowed(G, keep, scale, box, title, notes, grads_note, labels, detail)
+    def fits(keep: list[int]) -> bool:
+        d = made[tuple(keep)] = _windowed(G, keep, scale, box, title, notes, grads_note, labels, detail)
         try:
             w, h = _laid_out_size(d.source)
         except RenderError:
-            return d, True  # nothing to measure with: the caller renders (and fails) later
-        return d, w <= box.width + 1e-6 and h <= box.height + 1e-6
+            return True  # nothing to measure with: the caller renders (and fails) later
+        return w <= box.width + 1e-6 and h <= box.height + 1e-6
 
-    best, ok = attempt(None)
-    if ok or len(ks) == 1:
-        return best
-    lo, hi = 1, len(ks) - 1  # ks[i] for i >= 1 shrink as i grows: find the first that fits
-    found = None
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        d, ok = attempt(ks[mid])
-        if ok:
-            found, hi = d, mid - 1
-        else:
-            lo = mid + 1
-    return found if found is not None else attempt(ks[-1])[0]
+    keep = _first_fit(views.windows(G.graph["steps"]), fits)
+    return made.get(tuple(keep)) or _windowed(G, keep, scale, box, title, notes, grads_note, labels, detail)

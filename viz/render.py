@@ -57,15 +57,24 @@ class RenderError(RuntimeError):
     """Graphviz could not render a diagram, or the format is not available here."""
 
 
-def quote(text: object) -> str:
+def quote(text: object, justify: str = "c") -> str:
     """A DOT double-quoted string: every character of ``text`` survives, nothing is markup.
+
+    ``justify``: how the lines of a label line up, "c" (centred), "l" or "r".
 
     >>> quote('a"b<c>{d}\\n')
     '"a\\\\"b<c>{d}\\\\n"'
+    >>> quote("one\\ntwo", justify="l")
+    '"one\\\\ltwo\\\\l"'
     """
     s = str(text).replace("\\", "\\\\").replace('"', '\\"')
-    s = s.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
-    return f'"{s}"'
+    s = s.replace("\r\n", "\n").replace("\r", "\n")
+    if justify == "c":
+        return '"' + s.replace("\n", "\\n") + '"'
+    if justify not in ("l", "r"):
+        raise ValueError(f"quote: justify must be 'c', 'l' or 'r', got {justify!r}")
+    end = "\\" + justify  # Graphviz ends each line with \l or \r, the last one too
+    return '"' + s.replace("\n", end) + end + '"'
 
 
 # --- finding the renderers ---------------------------------------------------------------------

@@ -77,16 +77,18 @@ class MagnitudeScale:
         return out
 
     def legend(self, fontsize: float = 8) -> str:
-        """DOT for a legend cluster: the colour bar from lo to hi, and the zero / non-finite keys.
+        """DOT for a legend cluster: the colour bar from hi (top) to lo, and the zero and
+        non-finite keys, in one column (the drawings run left to right, rankdir=LR).
 
         Plain nodes, not an HTML table: the embedded Graphviz has no HTML labels.
         """
-        bar = [f'  legend_c{i} [label="", shape=box, style=filled, fillcolor="{c}", color="{c}", '
-               'width=0.22, height=0.16, fixedsize=true];' for i, c in enumerate(COLOURS)]
-        chain = ["legend_lo"] + [f"legend_c{i}" for i in range(len(COLOURS))] + ["legend_hi", "legend_zero", "legend_bad"]
+        bar = [f'    legend_c{i} [label="", shape=box, style=filled, fillcolor="{c}", color="{c}", '
+               'width=0.3, height=0.16, fixedsize=true];' for i, c in enumerate(COLOURS)]
+        chain = (["legend_bad", "legend_zero", "legend_hi"] + [f"legend_c{i}" for i in reversed(range(len(COLOURS)))]
+                 + ["legend_lo"])
         return "\n".join([
             "  subgraph cluster_legend {",
-            f'    label={quote("gradient magnitude |G_t| (log scale): pen width and colour")}; fontsize={fontsize:g}; style=rounded; color="#cccccc";',
+            f'    label={quote("size of the gradient")}; fontsize={fontsize:g}; style=rounded; color="#cccccc";',
             f'    node [shape=plaintext, fontsize={fontsize:g}, margin=0, height=0.16, style=""];',
             f"    legend_lo [label={quote(f'{self.lo:.2g}')}];",
             *bar,

@@ -47,8 +47,8 @@ class Geometry:
 
     def __post_init__(self) -> None:
         f = self.font
-        self.unit, self.row, self.column = 2.2 * f, 3.6 * f, 8.0 * f
-        self.gap, self.pad = 5.0 * f, 1.4 * f
+        self.unit, self.row, self.column = 2.2 * f, 4.0 * f, 7.2 * f
+        self.gap, self.pad = 4.2 * f, 1.2 * f
 
 
 def _layer_order(U: nx.DiGraph) -> list[str]:
@@ -98,7 +98,19 @@ class _Plan:
     boxes: list[tuple[str, float, float, float, float, str]] = field(default_factory=list)  # id, x0, y0, x1, y1, label
     headers: list[tuple[float, float, str]] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    gap_x: dict[int, tuple[float, float]] = field(default_factory=dict)  # hidden step -> its gap's x0, x1
     step_of_box: dict[str, int] = field(default_factory=dict)
+    band_y: dict[str, float] = field(default_factory=dict)
+    row: float = 0.0
+
+    def anchor(self, d: dict, toward: float) -> _Placed | None:
+        """Where a connection to or from a unit of a hidden step meets the gap's edge."""
+        x0x1 = self.gap_x.get(d.get("step"))
+        name = d.get("layer") if not d.get("initial") else d.get("tag")
+        if x0x1 is None or name not in self.band_y:
+            return None
+        x = x0x1[1] if toward > x0x1[1] else x0x1[0]
+        return _Placed(x, self.band_y[name] + d["unit"] * self.row, 0.0)
 
 
 def plan(U: nx.DiGraph, keep: list[int] | None, g: Geometry) -> _Plan:
@@ -140,7 +152,7 @@ def plan(U: nx.DiGraph, keep: list[int] | None, g: Geometry) -> _Plan:
         band_y.setdefault(name, band_y.get(fold.get(name, ""), bottom + g.row / 2))
     columns = sorted({depth.get(name, 0) for name in bands})
     col_index = {c: i for i, c in enumerate(columns)}
-    p = _Plan()
+    p = _Plan(band_y=band_y, row=g.row)
     p.height = y - g.row * 0.7 + 3.2 * g.font  # room above for the top band's header and "to loss"
     x = 0.0
     shown = set(keep)
@@ -166,10 +178,12 @@ def _footer_lines(U: nx.DiGraph) -> int:
 
 
 def _gap(p: _Plan, x: float, a: int, b: int, g: Geometry) -> float:
-    label = f"... steps {a}-{b} ..." if b > a else f"... step {a} ..."
-    w = 9.0 * g.font
+    label = f"steps {a}-{b}" if b > a else f"step {a}"
+    w = 8.0 * g.font
     p.boxes.append((f"gap{a}", x, 0.0, x + w, p.height, label))
     p.gaps.append((a, b))
+    for st in range(a, b + 1):
+        p.gap_x[st] = (x, x + w)
     return x + w + g.gap
 
 
@@ -210,13 +224,16 @@ def _pen(scale: MagnitudeScale, v: float | None) -> dict[str, str]:
 
 
 class _Labels:
-    """Greedy placement: each label at the first spot along its line that overlaps nothing."""
+    """Greedy placement: each label at the spot along its line that covers least of what is
+    already there (labels and units weigh most, other lines a little)."""
 
-    FRACTIONS = (0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8, 0.45, 0.55, 0.33, 0.67)
+    FRACTIONS = tuple(0.15 + 0.05 * k for k in range(15))  # 0.15 .. 0.85
 
-    def __init__(self, font: float, obstacles: list[tuple[float, float, float, float]]) -> None:
+    def __init__(self, font: float, obstacles: list[tuple[float, float, float, float]],
+                 lines: list[tuple[float, float, float, float]]) -> None:
         self.font = font
         self.taken = list(obstacles)
+        self.lines = lines
 
     def size(self, text: str) -> tuple[float, float]:
         return 0.56 * self.font * len(text) + 2.0, 1.25 * self.font
@@ -227,14 +244,24 @@ class _Labels:
         for f in self.FRACTIONS:
             x, y = a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)
             box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-            hits = sum(_overlap(box, t) for t in self.taken)
-            if best is None or hits < best[0]:
-                best = (hits, x, y, box)
-            if hits == 0:
-                break
+            cost = sum(_overlap(box, t) for t in self.taken) + abs(f - 0.5) * 2.0
+            cost += 0.15 * w * h * sum(_crosses(box, seg) for seg in self.lines) / max(len(self.lines), 1) ** 0.5
+            if best is None or cost < best[0]:
+                best = (cost, x, y, box)
         assert best is not None
         self.taken.append(best[3])
         return best[1], best[2]
+
+
+def _crosses(box: tuple, seg: tuple) -> bool:
+    """Does the segment pass through the box? (Sampled: labels are small against the lines.)"""
+    x0, y0, x1, y1 = seg
+    for k in range(1, 12):
+        t = k / 12
+        x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+        if box[0] < x < box[2] and box[1] < y < box[3]:
+            return True
+    return False
 
 
 def _overlap(a: tuple, b: tuple) -> float:
@@ -290,7 +317,7 @@ def width_of(U: nx.DiGraph, keep: list[int] | None, size: Size) -> float:
 
 
 def _after_width(U: nx.DiGraph, g: Geometry) -> float:
-    return 22.0 * g.font
+    return (RIGHT_COLUMN_CHARS * 0.56 + 3.0) * g.font
 
 
 def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: str, labels: bool = False,
@@ -307,8 +334,9 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     grads_shown = grads_shown and any(v is not None for v in norms.values())
     gscale = MagnitudeScale.from_values(abs(d["grad"]) for _, _, d in U.edges(data=True)
                                         if d.get("grad") is not None) if grads_shown else scale
+    limit = {"size": f"{size.width:g},{size.height:g}"} if math.isfinite(size.width) else {}
     out = ["digraph units {",
-           f"  graph [{_attrs({'layout': 'neato', 'splines': 'curved' if rolled else 'line', 'outputorder': 'edgesfirst', 'fontname': 'Helvetica', 'fontsize': f'{size.fontsize + 2:g}', 'labelloc': 't', 'labeljust': 'l', 'label': caption, 'tooltip': caption, 'pad': '0.15'})}];",
+           f"  graph [{_attrs({**limit, 'layout': 'neato', 'splines': 'curved' if rolled else 'line', 'outputorder': 'edgesfirst', 'fontname': 'Helvetica', 'fontsize': f'{size.fontsize + 2:g}', 'labelloc': 't', 'labeljust': 'l', 'label': caption, 'tooltip': caption, 'pad': '0.15'})}];",
            f'  node [fontname=Helvetica, fontsize={font:g}, fixedsize=true];',
            f"  edge [arrowsize=0.55, fontname=Helvetica, fontsize={font:g}];"]
 
@@ -336,13 +364,16 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     for x, y, text in p.headers:
         out.append(f"  {_hid(text, x, y)} [{_attrs({'label': text, 'shape': 'plaintext', 'width': f'{max(len(text), 2) * 0.6 * font / 72:.3f}', 'height': f'{1.3 * font / 72:.3f}', 'pos': pos(x, y + 0.2 * g.row), 'fontsize': f'{size.fontsize:g}', 'fontcolor': '#222222'})}];")
     ids = {n: f"u{i}" for i, n in enumerate(p.units)}
+    p_ids = set(ids.values())
     obstacles = [(q.x - q.r, q.y - q.r, q.x + q.r, q.y + q.r) for q in p.units.values()]
     obstacles += [(x - 2 * font, y, x + 2 * font, y + 1.3 * font) for x, y, _ in p.headers]
     for n, q in p.units.items():
         d = U.nodes[n]
         tip = f"{d['label']}" + ("" if d.get("value") is None else f"\nmean activity {d['value']:.4g}")
         out.append(f"  {ids[n]} [{_attrs({'label': str(d['unit']), 'shape': 'circle', 'width': f'{2 * q.r / 72:.4f}', 'style': 'filled', 'fillcolor': _fill(d), 'color': '#444444', 'pos': pos(q.x, q.y), 'tooltip': tip, 'class': 'unit'})}];")
-    placer = _Labels(font, obstacles)
+    segments = [(p.units[a].x, p.units[a].y, p.units[b].x, p.units[b].y) for a, b, e in _connections(U)
+                if a in p.units and b in p.units]
+    placer = _Labels(font, obstacles, segments)
     loss_marks: dict[str, str] = {}
     for a, b, d in U.edges(data=True):
         for e in (d, *d.get("parallel", ())):
@@ -358,15 +389,28 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                 pen = _pen(gscale, e.get("grad")) if grads_shown else {"color": "#777777"}
                 out.append(f"  {ids[a]} -> {mid} [{_attrs({**pen, 'tooltip': _edge_tip(U, a, 'loss', e)})}];")
                 continue
-            if a not in p.units or b not in p.units:
-                continue
+            src_id, dst_id = ids.get(a), ids.get(b)
+            qa, qb = p.units.get(a), p.units.get(b)
+            if (qa is None) == (qb is None):  # both hidden, or both shown
+                if qa is None:
+                    continue
+            else:  # one end in a hidden step: the line starts or ends at the gap's edge
+                far = p.anchor(U.nodes[a] if qa is None else U.nodes[b], (qb or qa).x)
+                if far is None:
+                    continue
+                aid = f"anchor{len(out)}"
+                out.append(f"  {aid} [{_attrs({'label': '', 'shape': 'point', 'width': '0.01', 'style': 'invis', 'pos': pos(far.x, far.y)})}];")
+                if qa is None:
+                    qa, src_id = far, aid
+                else:
+                    qb, dst_id = far, aid
             pen = _pen(gscale, e.get("grad")) if grads_shown else {"color": "#666666", "penwidth": "0.9"}
             attrs = {**pen, "tooltip": _edge_tip(U, a, b, e)}
             if kind == "elementwise":
                 attrs.update(arrowhead="onormal", style=(attrs.get("style", "") + ",dashed").lstrip(","))
-            out.append(f"  {ids[a]} -> {ids[b]} [{_attrs(attrs)}];")
-            if kind == "connection" and not rolled:
-                x, y = placer.place(e["label"], p.units[a], p.units[b])
+            out.append(f"  {src_id} -> {dst_id} [{_attrs(attrs)}];")
+            if kind == "connection" and not rolled and src_id in p_ids and dst_id in p_ids:
+                x, y = placer.place(e["label"], qa, qb)
                 w, h = placer.size(e["label"])
                 out.append(f"  {_lid(len(out))} [{_attrs({'label': e['label'], 'shape': 'box', 'style': 'filled', 'fillcolor': '#ffffffd8', 'color': 'none', 'margin': '0', 'width': f'{w / 72:.3f}', 'height': f'{h / 72:.3f}', 'pos': pos(x, y), 'fontcolor': pen['color'] if grads_shown else '#333333', 'tooltip': attrs['tooltip']})}];")
             elif kind == "connection":
@@ -382,22 +426,37 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
             else:
                 lines.append(f"{w} ({shapes[w]}): |G| = {fmt_term(norms[w], dec).lstrip('+')}")
         if lines and not rolled:
-            lines.append("= the sum of the shares in the steps' boxes")
+            lines.append("= the sum of the steps' shares")
+    top = p.height - 1.2 * font
     loss = next((n for n, d in U.nodes(data=True) if d.get("kind") == "loss"), None)
     if loss is not None and not rolled:
         d = U.nodes[loss]
         label = d.get("label") or "loss"
         if d.get("value") is not None:
             label += f" = {fmt_number(d['value'])}"
-        out.append(f"  loss_node [{_attrs({'label': label, 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#fde8e0', 'width': f'{(len(label) * 0.6 + 1.5) * font / 72:.3f}', 'height': f'{2.2 * font / 72:.3f}', 'pos': pos(x + (len(label) * 0.6 + 1.5) * font / 2, p.height - 2.0 * font), 'tooltip': 'the loss: every step with a target adds to it (the to-loss arrows)'})}];")
+        wd, ht = (len(label) * 0.6 + 1.5) * font, 2.2 * font
+        out.append(f"  loss_node [{_attrs({'label': label, 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#fde8e0', 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': pos(x + wd / 2, top - ht / 2), 'tooltip': 'the loss: every step with a target adds to it (the to-loss arrows)'})}];")
+        top -= ht + 1.0 * font
     if lines:
-        text = "\n".join(lines)
-        wd = max(len(s) for s in lines) * 0.58 * font + 1.5 * font
-        ht = (len(lines) + 0.8) * 1.25 * font
-        out.append(f"  totals [{_attrs({'label': text, 'shape': 'box', 'style': 'filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'labeljust': 'l', 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': pos(x + wd / 2, p.height - 4.0 * font - ht / 2), 'tooltip': 'each weight: the norm of its total gradient from this tape, and the contribution of every step'})}];")
-    out.append(_legend(p, font, grads_shown, x))
+        top = _text_box(out, "totals", lines, x, top, font, {"shape": "box", "style": "filled", "fillcolor": "#eef4fb", "color": "#6a8fbf", "tooltip": "each weight: the norm of its total gradient from this tape; the shares in the steps' boxes add up to it"})
+    if grads_shown:
+        _text_box(out, "legend_note", LEGEND, x, top - 0.8 * font, font, {"shape": "plaintext", "fontcolor": "#333333"})
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+LEGEND = ["a line: a connection W[i, j], drawn", "in every step that uses it; its pen:",
+          "the size of its gradient in that", "step, red +, blue -.", "A step's share of a weight:",
+          "<G_t, G>/|G|, the length of its", "gradient G_t along the total G;", "the shares add up to |G|."]
+RIGHT_COLUMN_CHARS = 38  # the widest line of the column right of the last step
+
+
+def _text_box(out: list[str], nid: str, lines: list[str], x: float, top: float, font: float, style: dict) -> float:
+    """A box of left-aligned lines with its top-left corner at (x, top); returns its bottom."""
+    wd = max(len(s) for s in lines) * 0.56 * font + 1.5 * font
+    ht = (len(lines) + 0.6) * 1.22 * font
+    out.append(f"  {nid} [label={quote(chr(10).join(lines), justify='l')}, {_attrs({**style, 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': f'{(x + wd / 2) / 72:.4f},{(top - ht / 2) / 72:.4f}!'})}];")
+    return top - ht
 
 
 def _fill(d: dict) -> str:
@@ -424,18 +483,6 @@ def _hid(text: str, x: float, y: float) -> str:
 
 def _lid(k: int) -> str:
     return f"lab{k}"
-
-
-def _legend(p: _Plan, font: float, grads_shown: bool, x: float) -> str:
-    if not grads_shown:
-        return ""
-    text = ("a line per connection W[i, j], in every step that uses it;\n"
-            "pen: the size of its gradient in that step; red +, blue -\n"
-            "a step's share of a weight: <G_t, G>/|G|, the length of its\n"
-            "gradient G_t along the total G; the shares add up to |G|")
-    wd = 58 * 0.56 * font
-    ht = 5.0 * 1.25 * font
-    return f"  legend_note [{_attrs({'label': text, 'shape': 'plaintext', 'labeljust': 'l', 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': f'{(x + wd / 2) / 72:.4f},{(ht / 2 + 0.5 * font) / 72:.4f}!', 'fontsize': f'{font:g}', 'fontcolor': '#333333'})}];"
 
 
 def _attrs(a: dict[str, Any]) -> str:

@@ -20,7 +20,53 @@ import networkx as nx
 
 from .graph import add_contributions, _norm
 
-WINDOW_NOTE = "showing steps {shown} of {total}"
+WINDOW_NOTE = "showing {steps} {shown} of {total}"
+
+
+def window_note(keep: list[int], total: int) -> str:
+    """``showing steps 0-1 and 8 of 9``; ``showing step 0 of 9``."""
+    return WINDOW_NOTE.format(steps="step" if len(keep) == 1 else "steps", shown=_runs(sorted(keep)), total=total)
+
+
+def after_steps(G: nx.DiGraph) -> set[str]:
+    """The nodes of no step computed from the steps (the loss and what leads to it), and the
+    leaves only they read (the targets)."""
+    shared = set(G.graph.get("shared", []))
+    down: set[str] = set()
+    for n in nx.topological_sort(G):
+        d = G.nodes[n]
+        if d.get("step") is None and d["kind"] == "op" and any(
+                p in down or (G.nodes[p].get("step") is not None and p not in shared) for p in G.predecessors(n)):
+            down.add(n)
+    leaves = {n for n, d in G.nodes(data=True) if d.get("step") is None and n not in down and n not in shared
+              and d["kind"] != "elided" and G.out_degree(n) and all(v in down for v in G.successors(n))}
+    return down | leaves
+
+
+def condense_after(G: nx.DiGraph) -> nx.DiGraph:
+    """The ops after the last step (the loss) drawn as one node: a slide has no room for them."""
+    after = after_steps(G)
+    ops = [n for n in after if G.nodes[n]["kind"] == "op"]
+    if len(ops) <= 1:
+        return G
+    root = max(ops, key=lambda n: int(n[2:]) if n.startswith("op") and n[2:].isdigit() else -1)
+    label = G.nodes[root].get("label") or "loss"
+    H = nx.DiGraph(**G.graph)
+    for n, d in G.nodes(data=True):
+        if n not in after:
+            H.add_node(n, **d)
+    H.add_node("after_ops", **{**G.nodes[root], "label": f"{label}\n({len(ops)} ops after the last step)"})
+    norms: dict[str, list] = defaultdict(list)
+    for u, v, d in G.edges(data=True):
+        if u in after and v in after:
+            continue
+        if v in after:
+            norms[u].append(d.get("grad_norm"))
+        elif u not in after:
+            H.add_edge(u, v, **d)
+    for u, ns in norms.items():
+        H.add_edge(u, "after_ops", grad_norm=_root_sum_square(ns), step=G.nodes[u].get("step"), args="")
+    return H
 
 
 def _sum(grads: Iterable[Any]) -> Any:
@@ -66,6 +112,21 @@ def choose_steps(all_steps: list[int], steps: Any) -> list[int]:
         raise ValueError(f"draw: steps=({a}, {b}) selects none of the recorded steps "
                          f"{all_steps[0]}..{all_steps[-1]}" if all_steps else "draw: the graph has no steps")
     return keep
+
+
+def windows(all_steps: list[int]) -> list[list[int]]:
+    """The windows a size may pick, most steps first: all, then n - 1 down to 1 steps shown,
+    the first half (rounded up) from the start and the rest from the end.
+
+    >>> windows([0, 1, 2, 3])
+    [[0, 1, 2, 3], [0, 1, 3], [0, 3], [0]]
+    """
+    n = len(all_steps)
+    out = [list(all_steps)]
+    for shown in range(n - 1, 0, -1):
+        head = (shown + 1) // 2
+        out.append(list(all_steps[:head]) + list(all_steps[n - (shown - head):] if shown > head else []))
+    return out
 
 
 def _runs(steps: list[int]) -> str:
@@ -125,7 +186,7 @@ def window(G: nx.DiGraph, keep: list[int]) -> tuple[nx.DiGraph, str | None]:
             merged[(u2, v2)].append(d.get("grad_norm"))
     for (u, v), norms in merged.items():
         H.add_edge(u, v, grad_norm=_root_sum_square(norms), step=None, args="")
-    return H, WINDOW_NOTE.format(shown=_runs(sorted(kept)), total=len(all_steps))
+    return H, window_note(sorted(kept), len(all_steps))
 
 
 def modules(G: nx.DiGraph) -> nx.DiGraph:
