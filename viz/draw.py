@@ -83,6 +83,7 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
     box = parse_size(size, fontsize)
     notes: list[str] = []
     G, detail = _export(source, detail, constants, notes)
+    title = title if title is not None else TITLES.get((view, detail))
     grads_note = GRADS_NOTE.get(G.graph.get("grads", "shown"), "")
     scale = scale or MagnitudeScale.from_graphs(G)
     if detail == "units":
@@ -180,6 +181,16 @@ def _first_fit(options: list, fits: Any) -> Any:
 
 def _write(H: nx.DiGraph, scale: MagnitudeScale, box: Size | None, caption: str, labels: bool, detail: str) -> str:
     return write_dot(H, scale, box, caption, labels, per_use=detail != "modules")
+
+
+TITLES = {
+    ("unrolled", "units"): "unrolled through time: a circle per unit, a line per connection W[i, j]",
+    ("unrolled", "ops"): "unrolled through time: a box per op, the size of the gradient on every edge",
+    ("unrolled", "modules"): "unrolled through time: a box per module call, the size of the gradient on every edge",
+    ("rolled", "units"): "the net with loops: each unit once",
+    ("rolled", "ops"): "rolled up: one cell for every step",
+    ("rolled", "modules"): "rolled up: one cell for every step",
+}
 
 
 def _caption(title: str | None, notes: list[str], grads_note: str) -> str:

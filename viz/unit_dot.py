@@ -120,11 +120,8 @@ def plan(U: nx.DiGraph, keep: list[int] | None, g: Geometry) -> _Plan:
     step; its column inside a step is its depth in the step's data flow. An initial state (h0)
     takes the band of the layer it is the state of, in a column of its own left of step 0.
     """
-    from .units import _fold_initial_layers
-
-    depth = _depths(U)
+    depth, fold = _facts(U)
     order = _layer_order(U)
-    fold = _fold_initial_layers(U)
     steps = list(U.graph.get("steps", []))
     keep = steps if keep is None else [s for s in steps if s in set(keep)]
     by_step: dict[Any, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -170,6 +167,17 @@ def plan(U: nx.DiGraph, keep: list[int] | None, g: Geometry) -> _Plan:
         x = _gap(p, x, gap_start, steps[-1], g)
     p.width = x
     return p
+
+
+def _facts(U: nx.DiGraph) -> tuple[dict[str, int], dict[str, str]]:
+    """The layers' depths and which layer each initial state belongs to, computed once per graph
+    (fitting a slide plans a drawing a dozen times)."""
+    from .units import _fold_initial_layers
+
+    facts = U.graph.get("_layout_facts")
+    if facts is None:
+        facts = U.graph["_layout_facts"] = (_depths(U), _fold_initial_layers(U))
+    return facts
 
 
 def _footer_lines(U: nx.DiGraph) -> int:
