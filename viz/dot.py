@@ -190,10 +190,10 @@ def _columns(G: nx.DiGraph, shared: set[str]) -> tuple[list[Any], dict[Any, list
         elif n in after:
             members["after"].append(n)
         else:
-            members["before"].append(n)
+            members["before" if steps else "cell"].append(n)  # no steps: a rolled graph, one cell
     gaps = sorted((G.nodes[k[1]].get("after") if G.nodes[k[1]].get("after") is not None else -math.inf, k)
                   for k in members if isinstance(k, tuple))
-    order: list[Any] = ["before"] if members.get("before") else []
+    order: list[Any] = [c for c in ("cell", "before") if members.get(c)]
     gi = 0
     for s in steps:
         while gi < len(gaps) and gaps[gi][0] < s:
@@ -242,11 +242,11 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
         if not nodes and col != "after":
             continue
         cid = _cluster_id(col)
-        title = _column_title(col)
+        title = _column_title(col) if G.graph.get("steps") or col != "after" else ""
         w.out.append(f"  subgraph {cid} {{")
         w.out.append(f"    label={quote(title)}; labelloc=b; style=rounded; color=\"#b0b0b0\"; fontsize={fs:g};")
         if col == "after":
-            w.out.append('    style="rounded,dashed"; color="#c8c8c8";')
+            w.out.append('    style="rounded,dashed"; color="#c8c8c8";' if G.graph.get("steps") else '    color="white";')
         for n in nodes:
             w.node(n)
         if isinstance(col, int):
@@ -315,6 +315,8 @@ def _column_title(col: Any) -> str:
         return "after the last step"
     if col == "before":
         return "before the first step"
+    if col == "cell":
+        return "every step folded onto one cell"
     return ""
 
 

@@ -90,8 +90,7 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
         return _draw_units(G, view, steps, scale, box, title, notes, grads_note, labels)
     if view == "rolled":
         H = views.rolled(G) if detail != "units" else _rolled_units(G)
-        notes.append("rolled: every step folded onto one cell; a weight's edge carries the norm of "
-                     "its total gradient, other edges the sum over time")
+        notes.append("a weight's edge carries the norm of its total gradient, other edges the sum over time")
         return _diagram(H, scale, box, title, notes, grads_note, labels, detail)
     if detail == "modules":
         G = views.modules(G)
@@ -140,8 +139,7 @@ def _draw_units(U: nx.DiGraph, view: str, steps: Any, scale: MagnitudeScale, box
     if view == "rolled":
         R = rolled_units(U)
         R.graph["rolled"] = True
-        notes = notes + ["rolled: each unit once, the recurrent connections as loops; a connection's "
-                         "gradient is the sum over the steps"]
+        notes = notes + ["the recurrent connections as loops; a connection's gradient is the sum over the steps"]
         caption = _caption(title, notes, grads_note)
         return Diagram(write_units_dot(R, scale, box, caption, labels), caption=caption, engine="neato")
     all_steps = list(U.graph.get("steps", []))
@@ -188,8 +186,8 @@ TITLES = {
     ("unrolled", "ops"): "unrolled through time: a box per op, the size of the gradient on every edge",
     ("unrolled", "modules"): "unrolled through time: a box per module call, the size of the gradient on every edge",
     ("rolled", "units"): "the net with loops: each unit once",
-    ("rolled", "ops"): "rolled up: one cell for every step",
-    ("rolled", "modules"): "rolled up: one cell for every step",
+    ("rolled", "ops"): "rolled up: every step folded onto one cell",
+    ("rolled", "modules"): "rolled up: every step folded onto one cell",
 }
 
 

@@ -31,6 +31,8 @@ def window_note(keep: list[int], total: int) -> str:
 def after_steps(G: nx.DiGraph) -> set[str]:
     """The nodes of no step computed from the steps (the loss and what leads to it), and the
     leaves only they read (the targets)."""
+    if not G.graph.get("steps"):  # a rolled graph (with loops) has no steps to come after
+        return set()
     shared = set(G.graph.get("shared", []))
     down: set[str] = set()
     for n in nx.topological_sort(G):
