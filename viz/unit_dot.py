@@ -47,8 +47,8 @@ class Geometry:
 
     def __post_init__(self) -> None:
         f = self.font
-        self.unit, self.row, self.column = 2.2 * f, 4.0 * f, 7.2 * f
-        self.gap, self.pad = 4.2 * f, 1.2 * f
+        self.unit, self.row, self.column = 2.2 * f, 4.0 * f, 6.6 * f
+        self.gap, self.pad = 3.6 * f, 1.0 * f
 
 
 def _layer_order(U: nx.DiGraph) -> list[str]:
@@ -453,10 +453,10 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     return "\n".join(out) + "\n"
 
 
-LEGEND = ["a line: a connection W[i, j], drawn", "in every step that uses it; its pen:",
-          "the size of its gradient in that", "step, red +, blue -.", "A step's share of a weight:",
+LEGEND = ["a line: a connection W[i, j],", "drawn in every step that uses it;",
+          "its pen: the size of its gradient", "in that step; red +, blue -.", "A step's share of a weight:",
           "<G_t, G>/|G|, the length of its", "gradient G_t along the total G;", "the shares add up to |G|."]
-RIGHT_COLUMN_CHARS = 38  # the widest line of the column right of the last step
+RIGHT_COLUMN_CHARS = 34  # the widest line of the column right of the last step
 
 
 def _text_box(out: list[str], nid: str, lines: list[str], x: float, top: float, font: float, style: dict) -> float:
