@@ -118,6 +118,14 @@ def test_the_total_is_this_tapes_not_the_accumulated_grad():
     assert totals[0] == totals[1] == totals[2]
     assert np.linalg.norm(W.grad) == pytest.approx(3 * totals[0])
     assert sources[0] == sources[1] == sources[2]   # the same forward and backward: the same drawing
+    net, batch = _lecture_net()
+    units = []
+    for _ in range(2):
+        with am.Tape(keep_grads=True) as tape:
+            loss = models.sequence_loss(net(batch.x), batch)
+        loss.backward()
+        units.append(viz.draw(tape, detail="units").source)
+    assert units[0] == units[1]
 
 
 def _two_uses(a: float, b: float):

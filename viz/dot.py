@@ -28,26 +28,18 @@ from .views import after_steps
 
 @dataclass(frozen=True)
 class Size:
-    """A drawing's box in inches and its fonts in points.
-
-    ``min_px``: the smallest text, in pixels, when the drawing is shown ``display_px`` wide; the
-    fonts are chosen so that a drawing no wider than the box meets it.
-    """
+    """A drawing's box in inches and its base font in points (labels; the smallest text is
+    :attr:`small`). A drawing larger than the box is scaled down to fit it."""
 
     name: str
     width: float
     height: float
     fontsize: float
-    display_px: int = 1280
 
     @property
     def small(self) -> float:
         """The smallest font used (stub lines, edge labels, the legend)."""
         return round(self.fontsize * 0.84, 1)
-
-    def smallest_px(self, drawn_width_pt: float) -> float:
-        """The smallest text in pixels when a drawing ``drawn_width_pt`` wide is shown at ``display_px``."""
-        return self.small * self.display_px / max(drawn_width_pt, 1.0)
 
 
 # 16:9, as wide as the fonts allow: its smallest text (10.1 pt) on 1,044 pt shown 1280 px wide is 12.4 px.
@@ -368,7 +360,7 @@ def _summaries(w: _Writer) -> None:
         n_steps = d.get("steps_used") or len({G.nodes[v].get("step") for v in G.successors(s_node)})
         lines = [f"{d['label']} {d.get('shape', '')}", f"used by {n_steps} steps"]
         if not w.grads_shown:
-            pass
+            pass  # the caption says why no gradient is shown
         elif d.get("grad_norm") is None or d["grad_norm"] == 0:
             lines.append("no gradient")
         else:

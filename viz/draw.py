@@ -30,9 +30,10 @@ DETAILS = ("auto", "units", "ops", "modules")
 
 
 def _units_or_none(source: Any) -> nx.DiGraph | None:
+    """The unit-level graph, or None for a net with no tagged layers (an HMM, a bare tape)."""
     try:
         return to_networkx(source, detail="units")
-    except (ValueError, ImportError):
+    except ValueError:
         return None
 
 

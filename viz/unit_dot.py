@@ -369,8 +369,8 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
             extra = share_lines(gap_steps[bid] if gap else {p.step_of_box[bid]})
             label = "\n".join([label, *extra])
         out.append(f"  box_{bid} [{_attrs({'label': label, 'shape': 'box', 'style': 'rounded,dashed' if gap else 'rounded', 'color': '#b0b0b0', 'fontcolor': '#555555' if gap else '#333333', 'labelloc': 'c' if gap else 'b', 'width': f'{(x1 - x0) / 72:.4f}', 'height': f'{(y1 - y0) / 72:.4f}', 'pos': pos((x0 + x1) / 2, (y0 + y1) / 2), 'fontsize': f'{size.fontsize:g}', 'tooltip': label, 'class': 'step-box'})}];")
-    for x, y, text in p.headers:
-        out.append(f"  {_hid(text, x, y)} [{_attrs({'label': text, 'shape': 'plaintext', 'width': f'{max(len(text), 2) * 0.6 * font / 72:.3f}', 'height': f'{1.3 * font / 72:.3f}', 'pos': pos(x, y + 0.2 * g.row), 'fontsize': f'{size.fontsize:g}', 'fontcolor': '#222222'})}];")
+    for k, (x, y, text) in enumerate(p.headers):
+        out.append(f"  head{k} [{_attrs({'label': text, 'shape': 'plaintext', 'width': f'{max(len(text), 2) * 0.6 * font / 72:.3f}', 'height': f'{1.3 * font / 72:.3f}', 'pos': pos(x, y + 0.2 * g.row), 'fontsize': f'{size.fontsize:g}', 'fontcolor': '#222222'})}];")
     ids = {n: f"u{i}" for i, n in enumerate(p.units)}
     p_ids = set(ids.values())
     obstacles = [(q.x - q.r, q.y - q.r, q.x + q.r, q.y + q.r) for q in p.units.values()]
@@ -421,8 +421,6 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                 x, y = placer.place(e["label"], qa, qb)
                 w, h = placer.size(e["label"])
                 out.append(f"  {_lid(len(out))} [{_attrs({'label': e['label'], 'shape': 'box', 'style': 'filled', 'fillcolor': '#ffffffd8', 'color': 'none', 'margin': '0', 'width': f'{w / 72:.3f}', 'height': f'{h / 72:.3f}', 'pos': pos(x, y), 'fontcolor': pen['color'] if grads_shown else '#333333', 'tooltip': attrs['tooltip']})}];")
-            elif kind == "connection":
-                pass
     # The loss and the weights' totals, right of the last step.
     x = p.width + 1.0 * font
     lines = []
@@ -483,10 +481,6 @@ def _edge_tip(U: nx.DiGraph, a: str, b: str, e: dict) -> str:
     if e.get("grad") is not None:
         text += f"\ngradient {e['grad']:+.4g}"
     return text
-
-
-def _hid(text: str, x: float, y: float) -> str:
-    return f"h{abs(hash((text, round(x), round(y)))) % 10**9}"
 
 
 def _lid(k: int) -> str:
