@@ -316,6 +316,8 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 _check_has_vjp(op, args)
             t.requires_grad = False
             t._rec = None
+            if parents is None and state.grad_enabled and _reads_named(args):
+                _record_named_constant(op, t, inputs, vals, kwargs, state, args)
             return t
         t.requires_grad = True
         keep = op.saves
@@ -349,6 +351,26 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
     functools.update_wrapper(wrapped, fun)
     wrapped.op = op  # type: ignore[attr-defined]
     return wrapped
+
+
+def _reads_named(args: tuple) -> bool:
+    """Does an op on constants read a tagged tensor (or one such an op made)?"""
+    for a in args:
+        if isinstance(a, Tensor) and (a.tag is not None or a._rec is not None):
+            return True
+    return False
+
+
+def _record_named_constant(op: Op, t: Tensor, inputs: tuple, vals: tuple, kwargs: dict, state: Any,
+                           args: tuple) -> None:
+    """Record an op on constants that reads a tagged tensor, with no gradient to send: backward
+    never visits it (no input needs one), but :func:`graph_of` sees what the model named (an
+    LSTM's step 0 concatenates x_0 and h0, two constants). Off the hot path: such ops are rare."""
+    shape = _SHAPES.get(t.value.shape) or _intern_shape(t.value.shape)
+    t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, (), state.scope, next(state.counter), shape, shape,
+                    None, None, None, None]
+    if state.tapes:
+        _record_on_tapes(t, rec, args)
 
 
 # Output shapes, one tuple each: every record keeps its shape until backward, and one shared

@@ -83,3 +83,19 @@ def test_graph_of_refuses_other_things():
     assert am.graph_of(am.Tensor([1.0])) == []   # a leaf: nothing made it
     with pytest.raises(TypeError, match="graph_of: expected a Tensor or a Tape"):
         am.graph_of(np.ones(2))
+
+
+def test_an_op_on_named_constants_is_recorded_for_the_drawings_and_sends_no_gradient():
+    W = am.Parameter(np.ones((3, 2)), name="W")
+    x0, h0 = am.tag(np.ones((1, 1)), "x", 0), am.tag(np.zeros((1, 2)), "h0")
+    xh = am.concatenate([x0, h0], axis=1)
+    assert not xh.requires_grad and xh.op == "concatenate"
+    loss = am.sum(xh @ W)
+    loss.backward()
+    nodes = am.graph_of(loss)
+    assert [n.op for n in nodes] == ["concatenate", "matmul", "sum"]
+    assert nodes[0].inputs == (x0, h0)
+    np.testing.assert_allclose(W.grad, np.ones((1, 3)).T @ np.ones((1, 2)) * np.array([[1.0], [0.0], [0.0]]))
+    with am.no_grad():
+        assert am.concatenate([x0, h0], axis=1).op is None    # nothing recorded without grad mode
+    assert (am.Tensor(np.ones(2)) * 2.0).op is None           # nor for unnamed constants

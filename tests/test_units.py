@@ -192,10 +192,10 @@ def test_lstm_has_unit_nodes_for_every_layer_of_every_step():
     assert all(layers[t] == every for t in range(1, 5))
     widths = Counter(d["tag"] for _, d in U.nodes(data=True) if d["kind"] == "unit")
     assert widths["x_3"] == 2 and widths["keep_3"] == widths["c0"] == widths["h0"] == 3 and widths["y_3"] == 1
-    assert U.nodes["c0:1"]["initial"] and not U.nodes["c0:1"]["inferred"]
-    # Step 0 multiplies concatenate([x_0, h0]), an op on two constants the engine does not record:
-    # its rows are read like those of step 1, and x_0 and h0 are marked inferred.
-    assert U.nodes["h0:0"]["initial"] and U.nodes["h0:0"]["inferred"] and U.nodes["x_0:1"]["inferred"]
+    assert U.nodes["c0:1"]["initial"]
+    # Step 0 multiplies concatenate([x_0, h0]), an op on two constants: the engine records it
+    # because they are tagged, so its rows are traced, not inferred.
+    assert U.nodes["h0:0"]["initial"] and U.nodes["x_0:1"]["step"] == 0
     assert U.nodes["x_0:1"]["value"] == pytest.approx(adder_batch(bits=2).x[0, :, 1].mean())
     # data-flow order; between layers on the same level, the one the graph reaches first
     assert U.graph["layers"] == ["h0", "x", "write", "keep", "read", "candidate", "c0", "c", "h", "y"]
@@ -216,7 +216,7 @@ def test_lstm_W_rows_come_from_x_and_the_previous_h_and_columns_go_to_the_gates(
     totals = defaultdict(float)
     for _, _, d in edges(U):
         totals[d["weight"], d["i"], d["j"]] += d["grad"]
-    for (i, j), g in np.ndenumerate(net["W"].grad):              # the inferred step 0 included
+    for (i, j), g in np.ndenumerate(net["W"].grad):              # step 0 included
         assert abs(totals["W", i, j] - g) <= 1e-12
 
 
@@ -335,9 +335,9 @@ def test_memoryless_models_draw_their_taps():
 @given(n_x=st.integers(1, 3), n_h=st.integers(1, 3), gates=st.integers(1, 3), steps=st.integers(2, 4),
        learned=st.booleans())
 def test_any_concatenated_and_sliced_net_is_traced(n_x, n_h, gates, steps, learned):
-    """z = [x_t, h] @ W cut into gates along the columns, h_t = the sum of the gates. A learned
-    initial state makes step 0's concatenate recorded; a constant one hides it (inferred rows):
-    the drawn connections must be the same either way."""
+    """z = [x_t, h] @ W cut into gates along the columns, h_t = the sum of the gates. Step 0's
+    concatenate is recorded with a learned initial state and with a tagged constant one alike:
+    the drawn connections are the same either way."""
     rng = np.random.default_rng(n_x + 10 * n_h + 100 * gates)
     W = am.Parameter(rng.normal(size=(n_x + n_h, gates * n_h)), name="net.W")
     with am.Tape(keep_grads=True) as tape:
@@ -362,7 +362,6 @@ def test_any_concatenated_and_sliced_net_is_traced(n_x, n_h, gates, steps, learn
         assert {(u, v, d["label"]) for u, v, d in edges(U, step=t)} == expected
         assert {(u, v) for u, v, _ in edges(U, "elementwise", step=t)} == \
             {(f"g{g}_{t}:{k}", f"h_{t}:{k}") for g in range(gates) for k in range(n_h)}
-    assert U.nodes["h0:0"]["inferred"] is (not learned)
     totals = defaultdict(float)
     for _, _, d in edges(U):
         totals[d["i"], d["j"]] += d["grad"]

@@ -409,7 +409,7 @@ def test_labels_have_meaning():
     lstm = models.LSTM(2, 3, 1, seed=0)
     tape2, _ = _recorded(lstm, np.zeros((3, 1, 2)))
     labels = {d["label"] for _, d in viz.to_networkx(tape2).nodes(data=True)}
-    assert "c0" in labels   # (h0 enters step 0 through a concatenate of constants, not recorded)
+    assert {"h0", "c0", "x_0"} <= labels   # step 0 concatenates two constants: recorded, for their names
     for gate in ("write", "keep", "read", "candidate", "c"):
         assert any(lab.startswith(f"{gate}_1 = ") for lab in labels), gate
     R = views.rolled(viz.to_networkx(tape2))

@@ -34,7 +34,6 @@ True
 """
 from __future__ import annotations
 
-import bisect
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -62,15 +61,6 @@ NUMPY_OPS = {
 }
 
 
-def initial_name(layer: str) -> str:
-    """The name of layer ``layer``'s state before step 0, as the models spell it: ``h`` -> ``h0``.
-
-    Only needed when a step reads that state through an op the engine did not record (the
-    LSTM's step 0 concatenates two constants, x_0 and h0), so no tag says which tensor it was.
-    """
-    return f"{layer}0"
-
-
 # --- what the recorded graph says about layers and weights -------------------------------------
 
 @dataclass
@@ -81,7 +71,6 @@ class _Layer:
     width: int
     step: int | None                 # the step that computes it, else the first step that reads it
     initial: bool                    # a state from before the steps (h0, c0)
-    inferred: bool                   # not in the graph: read through an op the engine did not record
     means: np.ndarray | None         # each unit's mean over the batch, where the value is known
     order: int                       # index of the first op that makes or reads it
 
@@ -193,7 +182,7 @@ class _Tracer:
             initial = made_in is None and x.tag.index is None
             value = x.value
             means = None if value is None else _per_unit(value, "mean")
-            layer = self.layers[key] = _Layer(x.tag, _width(x), step, initial, False, means, order)
+            layer = self.layers[key] = _Layer(x.tag, _width(x), step, initial, means, order)
         return layer
 
     # weights
@@ -283,38 +272,15 @@ class _Tracer:
                                      f"tagged tensor through element-wise ops and slices (op {n.index})")
         return uses
 
-    def infer_missing_rows(self, uses: list[_Use]) -> None:
-        """Rows of a matmul whose left operand lost its tags (an op on constants is not recorded:
-        the LSTM's step 0 concatenates x_0 and h0) are read like those of the nearest step that
-        uses the same weight with known rows, shifted in time: x_{t} -> x_0, h_{t-1} -> h0."""
-        known: dict[int, list[_Use]] = defaultdict(list)
+    def drop_untraced_rows(self, uses: list[_Use]) -> None:
+        """A matmul whose left operand is no tagged tensor (nor a concatenate of them) draws no
+        connection; ``untraced`` says which. (An op on tagged constants is recorded by the engine,
+        so the LSTM's step 0, concatenate([x_0, h0]), is traced like the other steps.)"""
         for u in uses:
-            if u.rows is not None and u.node.step is not None:
-                known[id(u.weight.param)].append(u)
-        for u in uses:
-            if u.rows is not None:
-                continue
-            models = known.get(id(u.weight.param), [])
-            if u.node.step is None or not models:
+            if u.rows is None:
                 u.rows = []
                 self.untraced.append(f"{_short_name(u.weight.param, 'weight')} at step {u.node.step}: "
                                      f"its left operand is not a tagged tensor (op {u.node.index})")
-                continue
-            model = _nearest_step(models, u.node.step)
-            shift = u.node.step - model.node.step
-            u.rows = [self._shifted(seg, shift, u) for seg in model.rows or []]
-
-    def _shifted(self, seg: _Segment, shift: int, use: _Use) -> _Segment:
-        tag = seg.tag
-        if tag.index is not None:
-            index = tag.index + shift
-            tag = am.Tag(tag.name, index) if index >= 0 else am.Tag(initial_name(tag.name))
-        if tag not in self.layers:
-            a = use.node.inputs[0]
-            value = a.value if isinstance(a, (am.Tensor, am.GraphNode)) else None
-            means = None if value is None else _per_unit(np.asarray(value)[..., seg.start:seg.start + seg.width], "mean")
-            self.layers[tag] = _Layer(tag, seg.width, use.node.step, tag.index is None, True, means, use.node.index)
-        return _Segment(tag, seg.start, seg.width)
 
     # element-wise flows
     def elementwise_sources(self, t: am.GraphNode) -> dict[am.Tag, tuple[Any, np.ndarray | None]]:
@@ -413,17 +379,6 @@ def _follow(reader: am.GraphNode, pos: int, node: am.GraphNode, cols: np.ndarray
     return None
 
 
-def _nearest_step(models: list[_Use], step: int) -> _Use:
-    """The use at the step nearest ``step`` (a later one on a tie: it reads states, not h0)."""
-    steps = [u.node.step for u in models]
-    order = sorted(range(len(models)), key=lambda k: steps[k])
-    sorted_steps = [steps[k] for k in order]
-    at = bisect.bisect_left(sorted_steps, step)
-    near = [k for k in (at - 1, at) if 0 <= k < len(order)]
-    best = min(near, key=lambda k: (abs(sorted_steps[k] - step), -sorted_steps[k]))
-    return models[order[best]]
-
-
 def _grads_kept(nodes: list[am.GraphNode]) -> bool:
     """Do the nodes carry the per-edge gradients of a backward pass (Tape(keep_grads=True))?"""
     return nodes[-1].input_grads is not None and any(n.output_grad is not None for n in nodes)
@@ -477,8 +432,7 @@ def units_graph(nodes: list[am.GraphNode] | am.Tape | am.Tensor) -> nx.DiGraph:
     Nodes (ids ``"h_3:1"``, ``"h0:2"``; ``"loss"``):
       unit: ``kind="unit"``, ``layer`` (tag name), ``tag`` (``"h_3"``), ``index`` (tag index or
       None), ``unit``, ``step`` (the step that computes it; an input or initial state stands in the
-      step that reads it), ``initial`` (h0, c0), ``inferred`` (read through an op the engine did
-      not record, see :func:`initial_name`), ``label`` (``"h_3[1]"``), ``value`` (mean over the
+      step that reads it), ``initial`` (h0, c0), ``label`` (``"h_3[1]"``), ``value`` (mean over the
       batch, or None);
       loss: ``kind="loss"``, ``label``, ``op``, ``step`` (None), ``value``.
     Edges:
@@ -502,7 +456,7 @@ def units_graph(nodes: list[am.GraphNode] | am.Tape | am.Tensor) -> nx.DiGraph:
         raise TypeError("units_graph: expected the list am.graph_of(tape_or_tensor) returns")
     tracer = _Tracer(nodes)
     uses = tracer.uses()
-    tracer.infer_missing_rows(uses)
+    tracer.drop_untraced_rows(uses)
     weights = _name_weights(uses)
     grads_kept = _grads_kept(nodes)
     for n in nodes:  # every tagged tensor a step computes or reads is a layer of the unrolled net
@@ -557,7 +511,7 @@ def _add_units(G: nx.DiGraph, layer: _Layer) -> None:
     for k in range(layer.width):
         value = None if layer.means is None else float(layer.means[k])
         G.add_node(layer.node(k), kind="unit", layer=layer.tag.name, tag=str(layer.tag), index=layer.tag.index,
-                   unit=k, step=layer.step, initial=layer.initial, inferred=layer.inferred,
+                   unit=k, step=layer.step, initial=layer.initial,
                    label=f"{layer.tag}[{k}]", value=value)
 
 
