@@ -336,6 +336,47 @@ def test_an_edge_from_step_t_into_t_plus_1_runs_between_those_two_clusters(elman
     assert checked >= 4
 
 
+def _node_boxes(svg: str, cls: str) -> dict[str, tuple[float, float, float, float]]:
+    """Node title -> bounding box of its shape, for the nodes of one SVG class."""
+    out = {}
+    for g in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}g"):
+        if cls in (g.get("class") or "").split():
+            shape = next(e for e in g.iter() if e.tag.rsplit("}", 1)[-1] in ("path", "polygon", "ellipse"))
+            if shape.tag.endswith("ellipse"):
+                cx, cy, rx, ry = (float(shape.get(k)) for k in ("cx", "cy", "rx", "ry"))
+                out[g.find("{http://www.w3.org/2000/svg}title").text] = (cx - rx, cy - ry, cx + rx, cy + ry)
+                continue
+            pts = [tuple(map(float, p)) for p in re.findall(r"(-?[\d.]+),(-?[\d.]+)", shape.get("d") or shape.get("points"))]
+            out[g.find("{http://www.w3.org/2000/svg}title").text] = (
+                min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts), max(p[1] for p in pts))
+    return out
+
+
+def test_the_units_picture_runs_left_to_right_at_one_height_with_h0_in_step_0_and_the_loss_after():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    d = viz.draw(tape, detail="units")
+    svg = d.svg()
+    boxes = sorted(_node_boxes(svg, "step&#45;box").items() or _node_boxes(svg, "step-box").items(),
+                   key=lambda kv: int(kv[0][len("box_step"):]))
+    assert [k for k, _ in boxes] == [f"box_step{s}" for s in range(5)]
+    for (_, a), (_, b) in zip(boxes, boxes[1:]):
+        assert a[2] < b[0] and abs(a[1] - b[1]) < 1 and abs(a[3] - b[3]) < 1   # in a row, one height
+    src = d.source
+    ids = dict(re.findall(r'\n  (u\d+) \[label="\d+", [^\n]*tooltip="([^"\\]+)', src))
+    units = _node_boxes(svg, "unit")
+    centre = {ids[k]: ((v[0] + v[2]) / 2, (v[1] + v[3]) / 2) for k, v in units.items() if k in ids}
+    step0 = boxes[0][1]
+    assert all(step0[0] < centre[f"h0[{k}]"][0] < step0[2] for k in range(3))      # h0 in step 0
+    for t in range(1, 5):   # h_{t-1}[k] -> h_t[k] runs level from one box into the next
+        assert centre[f"h_{t - 1}[1]"][1] == pytest.approx(centre[f"h_{t}[1]"][1])
+        assert boxes[t - 1][1][0] < centre[f"h_{t - 1}[1]"][0] < boxes[t - 1][1][2] < boxes[t][1][0] < centre[f"h_{t}[1]"][0]
+    loss_x = float(re.search(r'loss_node \[[^\n]*pos="([\d.]+),', src).group(1)) * 72
+    assert loss_x > boxes[-1][1][2]                                                   # the loss after the last step
+
+
 # --- 4-6. units, sizes, labels ------------------------------------------------------------------
 
 def test_auto_picks_units_for_a_small_net_and_says_so_and_an_explicit_detail_wins():
