@@ -446,7 +446,8 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     if lines:
         top = _text_box(out, "totals", lines, x, top, font, {"shape": "box", "style": "filled", "fillcolor": "#eef4fb", "color": "#6a8fbf", "tooltip": "each weight: the norm of its total gradient from this tape; the shares in the steps' boxes add up to it"})
     if grads_shown:
-        _text_box(out, "legend_note", LEGEND, x, top - 0.8 * font, font, {"shape": "plaintext", "fontcolor": "#333333"})
+        _text_box(out, "legend_note", ROLLED_LEGEND if rolled else LEGEND, x, top - 0.8 * font, font,
+                  {"shape": "plaintext", "fontcolor": "#333333"})
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -454,6 +455,9 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
 LEGEND = ["a line: a connection W[i, j],", "drawn in every step that uses it;",
           "its pen: the size of its gradient", "in that step; red +, blue -.", "A step's share of a weight:",
           "<G_t, G>/|G|, the length of its", "gradient G_t along the total G;", "the shares add up to |G|."]
+ROLLED_LEGEND = ["a line: a connection W[i, j], once;", "a loop: a recurrent one (W_hh);",
+                 "its pen: the size of its gradient", "summed over the steps, which is", "element [i, j] of the weight's",
+                 "total gradient; red +, blue -."]
 RIGHT_COLUMN_CHARS = 34  # the widest line of the column right of the last step
 
 
