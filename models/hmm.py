@@ -137,10 +137,11 @@ def forward_log_probs(start_logits: Any, trans_logits: Any, emit_logits: Any, se
                          f"{trans_logits.shape}, {emit_logits.shape}")
     x = check_symbols(name, seqs, emit_logits.shape[1])
     batch, steps = x.shape
-    with am.scope(name):
-        log_pi = am.log_softmax(start_logits)              # (N,)
-        log_A = am.log_softmax(trans_logits, axis=1)       # (N, N)
-        emit = am.transpose(am.log_softmax(emit_logits, axis=1))[x.T]   # (T, batch, N): log B_j(x_t)
+    with am.scope(name):  # tagged: the names the drawings give them
+        log_pi = am.tag(am.log_softmax(start_logits), "log pi")                # (N,)
+        log_A = am.tag(am.log_softmax(trans_logits, axis=1), "log A")          # (N, N)
+        emit = am.tag(am.transpose(am.tag(am.log_softmax(emit_logits, axis=1), "log B"))[x.T],
+                      "log B(x_t)")                                            # (T, batch, N)
     alpha = None
     for t in range(steps):
         with am.scope(name, step=t):
@@ -149,8 +150,9 @@ def forward_log_probs(start_logits: Any, trans_logits: Any, emit_logits: Any, se
             else:
                 # (batch, N, 1) + (N, N): entry [b, i, j] = alpha(i) + log A_ij; sum out i.
                 alpha = am.logsumexp(am.reshape(alpha, (batch, n, 1)) + log_A, axis=1) + emit[t]
+            alpha = am.tag(alpha, "alpha", t)
     with am.scope(name, step=steps - 1):
-        return am.logsumexp(alpha, axis=1)
+        return am.tag(am.logsumexp(alpha, axis=1), "log P(x)")
 
 
 # --- the model --------------------------------------------------------------------------------

@@ -226,13 +226,21 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
         for v in G.successors(s_node):
             uses[col_of.get(v)].append((s_node, v))
     outs: dict[tuple[Any, str], str] = {}  # (step, node after the last step) -> its marker in the step
+    # A shared value computed before the steps (W_xh * mask) has its summary in the column before
+    # them, beside what it is made of; a weight's summary stands after the last step.
+    summary_col = {n: "before" if any(True for _ in G.predecessors(n)) else "after" for n in w.shared}
+    for n, c in summary_col.items():
+        col_of[n] = c
+    if any(c == "before" for c in summary_col.values()) and "before" not in order:
+        order.insert(0, "before")
     has_pred = {v for u, v in G.edges if u not in shared and col_of.get(u) == col_of.get(v)}
     has_succ = {u for u, v in G.edges if u not in shared and col_of.get(u) == col_of.get(v)}
     firsts: dict[Any, list[str]] = {}
     lasts: dict[Any, list[str]] = {}
     for col in order:
         nodes = members.get(col, [])
-        if not nodes and col != "after":
+        here = [n for n in w.shared if summary_col[n] == col]
+        if not nodes and not here and col != "after":
             continue
         cid = _cluster_id(col)
         title = _column_title(col) if G.graph.get("steps") or col != "after" else ""
@@ -245,15 +253,14 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
         if isinstance(col, int):
             _loss_markers(w, col, nodes, col_of, outs)
         stub = _stub(w, col, uses.get(col, []), per_use)
-        if col == "after" and shared:
-            _summaries(w)
+        _summaries(w, here)
         if col == "after":
             w.out.append(_legend(w))  # inside the last column: no room is free elsewhere
         w.out.append("  }")
         firsts[col] = [ids[n] for n in nodes if n not in has_pred] + ([stub] if stub else [])
         lasts[col] = [ids[n] for n in nodes if n not in has_succ]
-        if col == "after" and shared:
-            firsts[col] += [f"{ids[s]}" for s in w.shared]
+        firsts[col] += [ids[n] for n in here if n not in has_pred]
+        lasts[col] += [ids[n] for n in here if col == "before"]
         if col == "after" and w.grads_shown:
             firsts[col] += ["legend_note", "legend_bad"] if shared else ["legend_bad"]
     # Gates between the columns: every node of a column comes after its gate and before the
@@ -352,10 +359,10 @@ def _sum_or_none(vals: Any) -> float | None:
     return sum(vals) if vals else None
 
 
-def _summaries(w: _Writer) -> None:
+def _summaries(w: _Writer, nodes: list[str]) -> None:
     """One node per shared weight: its total ‖G‖ = the sum of the contributions drawn."""
     G = w.G
-    for s_node in w.shared:
+    for s_node in nodes:
         d = G.nodes[s_node]
         n_steps = d.get("steps_used") or len({G.nodes[v].get("step") for v in G.successors(s_node)})
         lines = [f"{d['label']} {d.get('shape', '')}", f"used by {n_steps} steps"]

@@ -38,6 +38,9 @@ def _units_or_none(source: Any) -> nx.DiGraph | None:
 
 
 def _units_per_step(U: nx.DiGraph) -> int:
+    """The most units a step has (0 when the net has no connection W[i, j] to draw: an HMM)."""
+    if not any(d.get("kind") == "connection" for _, _, d in U.edges(data=True)):
+        return 0
     counts: dict[Any, int] = {}
     for _, d in U.nodes(data=True):
         if d.get("kind") == "unit":
@@ -127,7 +130,7 @@ def _export(source: Any, detail: str, constants: bool, notes: list[str]) -> tupl
     G = to_networkx(source, constants=constants)
     if detail == "auto":
         n_ops = sum(1 for _, d in G.nodes(data=True) if d["kind"] == "op")
-        if U is not None or n_ops > AUTO_MAX_OPS:
+        if (U is not None and _units_per_step(U)) or n_ops > AUTO_MAX_OPS:
             notes.append(f"detail: one node per module call per step ({n_ops} ops; detail='ops' draws every one)")
             return G, "modules"
         return G, "ops"

@@ -38,7 +38,8 @@ def after_steps(G: nx.DiGraph) -> set[str]:
     for n in nx.topological_sort(G):
         d = G.nodes[n]
         if d.get("step") is None and d["kind"] == "op" and any(
-                p in down or (G.nodes[p].get("step") is not None and p not in shared) for p in G.predecessors(n)):
+                p in down or G.nodes[p]["kind"] == "elided" or (G.nodes[p].get("step") is not None and p not in shared)
+                for p in G.predecessors(n)):
             down.add(n)
     leaves = {n for n, d in G.nodes(data=True) if d.get("step") is None and n not in down and n not in shared
               and d["kind"] != "elided" and G.out_degree(n) and all(v in down for v in G.successors(n))}
