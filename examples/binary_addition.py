@@ -8,8 +8,9 @@ small finite-state automaton (carry or no carry), not a lookup table. A feed-for
 fixed window of delay taps, trained on the same sums, fails when a carry must travel further
 than its window.
 
-It also draws the net unrolled for one 6-bit sum, with the gradient magnitude backpropagation
-sends along every edge, and the automaton its hidden units learned.
+It also draws the trained net as the lecture does, unrolled over one short sum with a carry that
+ripples through every column (a circle per unit per step, a line per connection, its pen the size
+of that connection's gradient), the same net rolled up, and the automaton its hidden units learned.
 
     python examples/binary_addition.py [--steps 3000] [--seed 0] [--window 4] [--out out/]
 """
@@ -76,17 +77,56 @@ def carry_table(ff: models.FeedForward, rnn: models.ElmanRNN, bits: int = 12) ->
     return rows
 
 
-def draw_unrolled(net: models.ElmanRNN, bits: int = 6, seed: int = 0):
-    """The trained net unrolled over one ``bits``-bit sum, gradient magnitude on every edge."""
-    import viz
+UNIT_BITS = (2, 3, 4)  # the addends' lengths tried for the unit-level picture (the longest that fits is drawn)
 
-    batch = BinaryAddition(bits=bits, delay=net.delay).sample(seed, 1)
+
+def carry_sum(bits: int, delay: int) -> tuple[int, int, models.tasks.Batch]:
+    """(2^bits - 1) + 1: the carry starts in the first column and ripples through every one."""
+    a = np.ones((1, bits), dtype=int)
+    b = np.zeros((1, bits), dtype=int)
+    b[0, 0] = 1
+    return 2 ** bits - 1, 1, BinaryAddition(bits=bits, delay=delay).from_bits(a, b)
+
+
+def _record(net: models.ElmanRNN, batch: models.tasks.Batch) -> tuple[am.Tape, am.Tensor]:
     with am.Tape(keep_grads=True) as tape:
         loss = models.sequence_loss(net(batch.x), batch)
     loss.backward()
-    a, b = (int("".join(str(int(v)) for v in batch.x[:bits, 0, i][::-1]), 2) for i in (0, 1))
-    return viz.draw(tape, title=f"the 2-3-1 net adding {a} + {b} ({bits} bits), unrolled over "
-                               f"{batch.steps} steps; loss {loss.item():.2e}")
+    return tape, loss
+
+
+def draw_units(net: models.ElmanRNN, bits: tuple[int, ...] = UNIT_BITS):
+    """The lecture's picture of the trained net: a circle per unit per step, a line per
+    connection W[i, j], its pen the size of that connection's gradient in that step.
+
+    The sum is the longest of ``bits`` whose whole unroll fits a slide; if none does, the
+    shortest, of which the slide shows the steps that fit (the caption says which).
+    """
+    import viz
+
+    drawn = None
+    for n in sorted(bits):  # shortest first: a longer sum fits only if the shorter ones do
+        a, b, batch = carry_sum(n, net.delay)
+        tape, loss = _record(net, batch)
+        diagram = viz.draw(tape, detail="units", title=(
+            f"the trained 2-3-1 net adding {a} + {b} = {a + b}, a column of bits per step, lowest first\n"
+            f"the sum bit comes out {net.delay} steps after its column; loss {loss.item():.1e}"))
+        if drawn is not None and "showing step" in diagram.caption:  # this one does not fit whole
+            break
+        drawn = diagram
+        if "showing step" in diagram.caption:  # not even the shortest fits: show what does
+            break
+    return drawn
+
+
+def draw_rolled(net: models.ElmanRNN, bits: int = min(UNIT_BITS)):
+    """The same net rolled up: each unit once, a line per weight, its gradient summed over the steps."""
+    import viz
+
+    a, b, batch = carry_sum(bits, net.delay)
+    tape, _ = _record(net, batch)
+    return viz.draw(tape, detail="units", view="rolled",
+                    title=f"the trained 2-3-1 net rolled up, every step using the same weights: its gradients for {a} + {b}")
 
 
 def _addends(x: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +173,13 @@ def main(argv: list[str] | None = None) -> dict:
         w.writerows(carries)
     written.append(args.out / "binary_addition_carries.csv")
     written.append(rnn.save(args.out / "binary_addition_rnn.npz"))
-    written.append(draw_unrolled(rnn, seed=args.seed).save(args.out / "binary_addition_unrolled.svg"))
+    written.append(draw_units(rnn).save(args.out / "binary_addition_units.svg"))
+    written.append(draw_rolled(rnn).save(args.out / "binary_addition_rolled.svg"))
     try:
         from viz.automaton import automaton_diagram
 
         auto = automaton_diagram(rnn, BinaryAddition(bits=16, delay=rnn.delay).sample(args.seed, 200),
-                                 title="the automaton the hidden units learned")
+                                 title="the finite-state automaton in the trained net's 3 hidden units: run on the bits, it gives the net's sums")
         written.append(auto.save(args.out / "binary_addition_automaton.svg"))
     except ValueError as e:  # an undertrained net has no clean automaton: say so, draw nothing
         print(f"no automaton drawn: {e}")

@@ -2,7 +2,7 @@
 
     python examples/make_gallery.py [--out docs/gallery] [--quick]
 
-About 20 seconds; ``--quick`` trains for a few steps only (a smoke test: the pictures are then
+About 30 seconds; ``--quick`` trains for a few steps only (a smoke test: the pictures are then
 of untrained nets, not for the README).
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SVGS = (
-    "binary_addition_unrolled.svg", "binary_addition_automaton.svg", "vanishing_gradients_chart.svg",
-    "vanishing_gradients_small.svg", "vanishing_gradients_large.svg", "vanishing_gradients_lstm.svg",
-    "tied_weights_copies.svg", "tied_weights_shared.svg", "hmm_memory.svg",
+    "binary_addition_units.svg", "binary_addition_rolled.svg", "binary_addition_automaton.svg",
+    "vanishing_gradients_chart.svg", "vanishing_gradients_small.svg", "vanishing_gradients_large.svg",
+    "vanishing_gradients_lstm.svg", "tied_weights_copies.svg", "tied_weights_shared.svg", "hmm_memory.svg",
 )
 
 

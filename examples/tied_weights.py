@@ -25,7 +25,7 @@ class PerStepCopies(dict):
     def __init__(self, params: dict, key: str, steps: int) -> None:
         super().__init__(params)
         self.key = key
-        self.copies = [am.Parameter(params[key].value, name=f"{key} copy t={t}") for t in range(steps)]
+        self.copies = [am.Parameter(params[key].value, name=f"{key}({t})") for t in range(steps)]
         self._next = 0
 
     def __getitem__(self, k: str) -> am.Parameter:
@@ -73,13 +73,18 @@ def main(argv: list[str] | None = None) -> dict:
           f"   largest difference {gap:.1e}")
     import viz
 
-    graphs = [viz.to_networkx(result["untied_tape"]), viz.to_networkx(result["tied_tape"])]
+    # The lecture's picture (a circle per unit, a line per connection), both nets on one scale.
+    graphs = [viz.to_networkx(result["untied_tape"], detail="units"), viz.to_networkx(result["tied_tape"], detail="units")]
     scale = viz.MagnitudeScale.from_graphs(*graphs)
     args.out.mkdir(parents=True, exist_ok=True)
     written = [
-        viz.draw(graphs[0], scale=scale, title="a separate copy of W_hh in every step: each gets its own gradient")
+        viz.draw(result["untied_tape"], detail="units", scale=scale, title=(
+            "a separate copy W_hh(t) of the recurrent weights in every step, all equal in value\n"
+            "each copy gets only its own step's gradient (their sizes in the box at the right)"))
         .save(args.out / "tied_weights_copies.svg"),
-        viz.draw(graphs[1], scale=scale, title="one shared W_hh: its gradient is the sum of the copies'")
+        viz.draw(result["tied_tape"], detail="units", scale=scale, title=(
+            "one W_hh shared by every step, as in an ordinary recurrent net\n"
+            "its gradient is the sum of the copies' gradients: the steps' shares add up to |G|"))
         .save(args.out / "tied_weights_shared.svg"),
     ]
     path = args.out / "tied_weights.csv"

@@ -7,9 +7,10 @@ the units' slopes): with small weights it shrinks geometrically, with large ones
 LSTM's cell passes it back through its keep gate, multiplied by about 1.
 
 It writes the gradient-flow chart (gradient norm against time step, log scale) and the three nets
-unrolled over a short sequence, drawn on one shared magnitude scale so they can be compared.
+(the Elman nets with 3 hidden units, the LSTM with one cell) unrolled at unit level over a short
+sequence, drawn on one shared magnitude scale so they can be compared.
 
-    python examples/vanishing_gradients.py [--steps 30] [--hidden 8] [--draw-steps 6] [--out out/]
+    python examples/vanishing_gradients.py [--steps 30] [--hidden 8] [--draw-steps 6] [--draw-hidden 3] [--out out/]
 """
 from __future__ import annotations
 
@@ -39,20 +40,47 @@ def run(steps: int = 30, hidden: int = 8, seed: int = 0) -> dict[str, np.ndarray
     return {name: models.gradient_flow(net, x) for name, net in nets(hidden, seed).items()}
 
 
-def draw_all(steps: int, hidden: int, seed: int) -> dict[str, object]:
-    """Each net unrolled over ``steps`` steps, on one shared gradient-magnitude scale."""
+DRAW_INPUT = 0.01  # the drawings' input at every step: small, so tanh stays near slope 1
+
+
+def draw_all(steps: int, hidden: int, seed: int, lstm_cells: int = 1) -> dict[str, object]:
+    """Each net unrolled over ``steps`` steps at unit level, on one shared gradient-magnitude scale.
+
+    The input is :data:`DRAW_INPUT` at every step (with none, every activity and so every
+    connection's gradient would be 0): the pen of each W_xh line at step t is then
+    ``DRAW_INPUT * |dE/dz_t|``, the error derivative that reached that step, shrinking or growing
+    going back from the error at the last step. The Elman nets have ``hidden`` units and show
+    what fits a slide (the first steps and the last); the LSTM has ``lstm_cells`` cells (each
+    brings four gate units) and shows its last two steps, the cells' path entering them from the
+    steps before.
+    """
     import autograd_mini as am
     import viz
 
-    graphs = {}
-    for name, net in nets(hidden, seed).items():
+    chosen = {name: net for name, net in nets(hidden, seed).items() if not name.startswith("LSTM")}
+    chosen.update({name: net for name, net in nets(lstm_cells, seed).items() if name.startswith("LSTM")})
+    tapes, graphs = {}, []
+    x = np.full((steps, 1, 1), DRAW_INPUT)
+    for name, net in chosen.items():
         with am.Tape(keep_grads=True) as tape:
-            loss = am.sum(net(np.zeros((steps, 1, 1)))[-1])
+            loss = am.sum(net(x)[-1])
         loss.backward()
-        graphs[name] = viz.to_networkx(tape)
-    scale = viz.MagnitudeScale.from_graphs(*graphs.values())
-    return {name: viz.draw(G, scale=scale, title=f"{name}: error at the last step", detail="ops")
-            for name, G in graphs.items()}
+        tapes[name] = tape
+        graphs.append(viz.to_networkx(tape, detail="units"))
+    scale = viz.MagnitudeScale.from_graphs(*graphs)
+    diagrams = {}
+    for name, tape in tapes.items():
+        if name.startswith("LSTM"):
+            title = (f"{name}, {lstm_cells} cell{'s' if lstm_cells > 1 else ''}: input {DRAW_INPUT:g} at every step, "
+                     f"the error at the last step only\nthe dashed line c_t-1 -> c_t carries the error derivative "
+                     f"back through the keep gate, barely shrinking")
+            window = (max(0, steps - 2), steps)
+        else:
+            title = (f"{name}: input {DRAW_INPUT:g} at every step, the error at the last step only\n"
+                     f"the pen of a W_xh line: the input {DRAW_INPUT:g} times the error derivative that reached its step")
+            window = None
+        diagrams[name] = viz.draw(tape, detail="units", scale=scale, steps=window, title=title)
+    return diagrams
 
 
 def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
@@ -60,6 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
     ap.add_argument("--steps", type=int, default=30, help="sequence length (default 30)")
     ap.add_argument("--hidden", type=int, default=8, help="hidden units (default 8)")
     ap.add_argument("--draw-steps", type=int, default=6, help="steps in the unrolled diagrams (default 6)")
+    ap.add_argument("--draw-hidden", type=int, default=3, help="hidden units of the drawn nets (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("out"), help="output folder (default out/)")
     args = ap.parse_args(argv)
@@ -81,8 +110,10 @@ def main(argv: list[str] | None = None) -> dict[str, np.ndarray]:
     written = [path]
     from viz.charts import gradient_flow_chart, save_chart
 
-    written.append(save_chart(gradient_flow_chart(flows), args.out / "vanishing_gradients_chart.svg"))
-    for i, (name, diagram) in enumerate(draw_all(args.draw_steps, args.hidden, args.seed).items()):
+    chart = gradient_flow_chart(flows, title=f"the error at step {args.steps - 1}: its gradient going back in time",
+                                xlabel="time step (the error is at the last one)")
+    written.append(save_chart(chart, args.out / "vanishing_gradients_chart.svg"))
+    for i, (name, diagram) in enumerate(draw_all(args.draw_steps, args.draw_hidden, args.seed).items()):
         written.append(diagram.save(args.out / f"vanishing_gradients_{('small', 'large', 'lstm')[i]}.svg"))
     for p in written:
         print(f"wrote {p}")

@@ -43,7 +43,8 @@ BINARY_ADDITION = {
     "binary_addition_accuracy.csv": accuracy_table,
     "binary_addition_carries.csv": first_column(*(str(n) for n in range(1, 11))),
     "binary_addition_rnn.npz": None,
-    "binary_addition_unrolled.svg": None,
+    "binary_addition_units.svg": None,
+    "binary_addition_rolled.svg": None,
     "binary_addition.json": None,
 }
 VANISHING = {
@@ -60,7 +61,7 @@ TIED = {
 }
 HMM = {"hmm_memory.csv": first_column("HMM", "HMM", "HMM", "HMM", "RNN"), "hmm_memory.svg": None}
 GALLERY = dict.fromkeys([  # + binary_addition_automaton.svg, when the net is trained
-    "binary_addition_unrolled.svg", "vanishing_gradients_chart.svg", "vanishing_gradients_small.svg",
+    "binary_addition_units.svg", "binary_addition_rolled.svg", "vanishing_gradients_chart.svg", "vanishing_gradients_small.svg",
     "vanishing_gradients_large.svg", "vanishing_gradients_lstm.svg", "tied_weights_copies.svg",
     "tied_weights_shared.svg", "hmm_memory.svg"])
 

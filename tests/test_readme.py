@@ -26,7 +26,7 @@ def test_the_main_job_runs_on_tiny_settings_and_lists_its_files(tmp_path, capsys
 
     files = runpy.run_path(str(ROOT / "examples" / "lecture.py"))["main"](["--quick", "--out", str(tmp_path)])
     names = {p.name for p in files}
-    for expected in ("binary_addition_accuracy.csv", "binary_addition_unrolled.svg", "vanishing_gradients_chart.svg",
+    for expected in ("binary_addition_accuracy.csv", "binary_addition_units.svg", "vanishing_gradients_chart.svg",
                      "vanishing_gradients_lstm.svg", "tied_weights_shared.svg", "tied_weights.csv"):
         assert expected in names
     printed = capsys.readouterr().out
