@@ -391,19 +391,35 @@ def _legend(w: _Writer) -> str:
 def smallest_text_px(svg: str, width_px: float = 1280) -> float:
     """The height in pixels of the smallest text of an SVG shown ``width_px`` wide.
 
-    >>> smallest_text_px('<svg width="200pt" viewBox="0 0 200 100"><g transform="scale(1 1)">'
-    ...                  '<text font-size="10.00">a</text></g></svg>', 1280)
-    64.0
+    Font sizes may be set on the text or inherited from an enclosing element; transforms that
+    scale are followed.
+
+    >>> smallest_text_px('<svg width="200pt" viewBox="0 0 200 100" font-size="6"><g transform="scale(2 2)">'
+    ...                  '<text>a</text><text font-size="10.00">b</text></g></svg>', 1280) == 6 * 2 * 6.4
+    True
     """
     import re
+    import xml.etree.ElementTree as ET
 
-    box = re.search(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) [\d.]+"', svg)
-    if box is None:
+    root = ET.fromstring(svg.encode() if isinstance(svg, str) else svg)
+    box = (root.get("viewBox") or "").split()
+    if len(box) != 4:
         raise ValueError("smallest_text_px: the SVG has no viewBox")
-    scale = re.search(r'<g id="graph0"[^>]*transform="scale\(([\d.]+)', svg) or re.search(
-        r'transform="scale\(([\d.]+)', svg)
-    s = float(scale.group(1)) if scale else 1.0
-    sizes = [float(v) for v in re.findall(r'<text[^>]*font-size="([\d.]+)"', svg)]
-    if not sizes:
-        return math.inf
-    return min(sizes) * s * width_px / float(box.group(1))
+    per_unit = width_px / float(box[2])
+    smallest = math.inf
+
+    def walk(el: Any, size: float | None, scale: float) -> None:
+        nonlocal smallest
+        fs = el.get("font-size")
+        if fs is not None:
+            size = float(re.match(r"[\d.]+", fs).group(0))
+        m = re.search(r"scale\(([-\d.]+)", el.get("transform") or "")
+        if m:
+            scale *= abs(float(m.group(1)))
+        if el.tag.rsplit("}", 1)[-1] == "text" and "".join(el.itertext()).strip():
+            smallest = min(smallest, (size if size is not None else 16.0) * scale * per_unit)
+        for child in el:
+            walk(child, size, scale)
+
+    walk(root, None, 1.0)
+    return smallest

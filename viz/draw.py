@@ -115,9 +115,12 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
 
 def _export(source: Any, detail: str, constants: bool, notes: list[str]) -> tuple[nx.DiGraph, str]:
     """The graph at the detail asked for (``auto`` resolved), noting the choice."""
-    if isinstance(source, nx.DiGraph):
-        return source, ("units" if source.graph.get("detail") == "units" else
-                        "ops" if detail in ("auto", "units") else detail)
+    if isinstance(source, nx.DiGraph):  # a graph from to_networkx: its own detail
+        if "layers" in source.graph and "grads_kept" in source.graph:
+            return source, "units"
+        if detail == "units":
+            raise ValueError("draw: detail='units' needs the tape or tensor, or viz.to_networkx(..., detail='units')")
+        return source, "ops" if detail == "auto" else detail
     if not isinstance(source, (am.Tape, am.Tensor)):
         raise TypeError(f"draw: expected an autograd_mini.Tape, a Tensor (a loss) or a graph from "
                         f"viz.to_networkx, got {type(source).__name__}")

@@ -180,9 +180,19 @@ def _facts(U: nx.DiGraph) -> tuple[dict[str, int], dict[str, str]]:
     return facts
 
 
+def _weights_by_step(U: nx.DiGraph) -> dict[Any, set[str]]:
+    used: dict[Any, set[str]] = defaultdict(set)
+    for _, _, d in _connections(U):
+        used[d.get("step")].add(d["weight"])
+    return used
+
+
 def _footer_lines(U: nx.DiGraph) -> int:
-    """Lines under each step's label: one per weight, its share (when gradients are shown)."""
-    return len(U.graph.get("weights", [])) if U.graph.get("grads_kept") else 0
+    """Lines under each step's label: one per weight the step uses, with its share (when
+    gradients are shown)."""
+    if not U.graph.get("grads_kept"):
+        return 0
+    return max((len(ws) for ws in _weights_by_step(U).values()), default=0)
 
 
 def _gap(p: _Plan, x: float, a: int, b: int, g: Geometry) -> float:
@@ -233,18 +243,48 @@ def _pen(scale: MagnitudeScale, v: float | None) -> dict[str, str]:
 
 class _Labels:
     """Greedy placement: each label at the spot along its line that covers least of what is
-    already there (labels and units weigh most, other lines a little)."""
+    already there (labels and units weigh most, other lines a little). Boxes and points along
+    the lines are kept in a grid of cells, so a placement looks only at its neighbourhood: the
+    time is linear in the number of connections, not quadratic."""
 
     FRACTIONS = tuple(0.15 + 0.05 * k for k in range(15))  # 0.15 .. 0.85
+    SAMPLES = 12  # points per line for the crossing test
 
     def __init__(self, font: float, obstacles: list[tuple[float, float, float, float]],
                  lines: list[tuple[float, float, float, float]]) -> None:
         self.font = font
-        self.taken = list(obstacles)
-        self.lines = lines
+        self.cell = 6.0 * font
+        self.boxes: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+        self.points: dict[tuple[int, int], list[tuple[float, float, int]]] = defaultdict(list)
+        for box in obstacles:  # units and headers: covering one hides what it is
+            self._add_box(box, 8.0)
+        for k, (x0, y0, x1, y1) in enumerate(lines):
+            for i in range(1, self.SAMPLES):
+                t = i / self.SAMPLES
+                x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                self.points[self._key(x, y)].append((x, y, k))
+
+    def _key(self, x: float, y: float) -> tuple[int, int]:
+        return int(x // self.cell), int(y // self.cell)
+
+    def _cells(self, box: tuple) -> list[tuple[int, int]]:
+        (i0, j0), (i1, j1) = self._key(box[0], box[1]), self._key(box[2], box[3])
+        return [(i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1)]
+
+    def _add_box(self, box: tuple, weight: float) -> None:
+        for c in self._cells(box):
+            self.boxes[c].append((box, weight))
 
     def size(self, text: str) -> tuple[float, float]:
         return 0.56 * self.font * len(text) + 2.0, 1.25 * self.font
+
+    def _cost(self, box: tuple) -> float:
+        cells = self._cells(box)
+        near = {id(b): b for c in cells for b in self.boxes.get(c, ())}  # a box spans several cells
+        crossing = {k for c in cells for x, y, k in self.points.get(c, ())
+                    if box[0] < x < box[2] and box[1] < y < box[3]}
+        w, h = box[2] - box[0], box[3] - box[1]
+        return sum(weight * _overlap(box, b) for b, weight in near.values()) + 0.15 * w * h * len(crossing)
 
     def place(self, text: str, a: _Placed, b: _Placed) -> tuple[float, float]:
         w, h = self.size(text)
@@ -252,24 +292,12 @@ class _Labels:
         for f in self.FRACTIONS:
             x, y = a.x + f * (b.x - a.x), a.y + f * (b.y - a.y)
             box = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
-            cost = sum(_overlap(box, t) for t in self.taken) + abs(f - 0.5) * 2.0
-            cost += 0.15 * w * h * sum(_crosses(box, seg) for seg in self.lines) / max(len(self.lines), 1) ** 0.5
+            cost = self._cost(box) + abs(f - 0.5) * 2.0
             if best is None or cost < best[0]:
                 best = (cost, x, y, box)
         assert best is not None
-        self.taken.append(best[3])
+        self._add_box(best[3], 2.0)
         return best[1], best[2]
-
-
-def _crosses(box: tuple, seg: tuple) -> bool:
-    """Does the segment pass through the box? (Sampled: labels are small against the lines.)"""
-    x0, y0, x1, y1 = seg
-    for k in range(1, 12):
-        t = k / 12
-        x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-        if box[0] < x < box[2] and box[1] < y < box[3]:
-            return True
-    return False
 
 
 def _overlap(a: tuple, b: tuple) -> float:
@@ -353,11 +381,15 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
 
     decimals = {w: fixed_decimals(norms[w]) for w in norms}
 
+    used = _weights_by_step(U)
+
     def share_lines(step_set: set[int]) -> list[str]:
         if not grads_shown:
             return []
         lines = []
         for w in sorted(norms):
+            if not any(w in used.get(st, ()) for st in step_set):
+                continue  # a weight this step does not use (W_xh at the synchronous net's step 0)
             vals = [c for (w2, st), c in shares.items() if w2 == w and st in step_set and c is not None]
             lines.append(f"{w} {fmt_term(sum(vals), decimals[w]) if vals else '-'}")
         return lines
@@ -414,8 +446,8 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                     qb, dst_id = far, aid
             pen = _pen(gscale, e.get("grad")) if grads_shown else {"color": "#666666", "penwidth": "0.9"}
             attrs = {**pen, "tooltip": _edge_tip(U, a, b, e)}
-            if kind == "elementwise":
-                attrs.update(arrowhead="onormal", style=(attrs.get("style", "") + ",dashed").lstrip(","))
+            if kind == "elementwise":  # unit k to unit k, no weight: an open arrowhead
+                attrs.update(arrowhead="empty", arrowsize="0.9")
             out.append(f"  {src_id} -> {dst_id} [{_attrs(attrs)}];")
             if kind == "connection" and not rolled and src_id in p_ids and dst_id in p_ids:
                 x, y = placer.place(e["label"], qa, qb)
@@ -446,15 +478,20 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     if lines:
         top = _text_box(out, "totals", lines, x, top, font, {"shape": "box", "style": "filled", "fillcolor": "#eef4fb", "color": "#6a8fbf", "tooltip": "each weight: the norm of its total gradient from this tape; the shares in the steps' boxes add up to it"})
     if grads_shown:
-        _text_box(out, "legend_note", ROLLED_LEGEND if rolled else LEGEND, x, top - 0.8 * font, font,
-                  {"shape": "plaintext", "fontcolor": "#333333"})
+        legend = ROLLED_LEGEND if rolled else LEGEND
+        if not any(d.get("kind") == "elementwise" for _, _, d in U.edges(data=True)):
+            legend = [line for line in legend if line not in ELEMENTWISE_LINES]
+        _text_box(out, "legend_note", legend, x, top - 0.8 * font, font, {"shape": "plaintext", "fontcolor": "#333333"})
     out.append("}")
     return "\n".join(out) + "\n"
 
 
 LEGEND = ["a line: a connection W[i, j],", "drawn in every step that uses it;",
-          "its pen: the size of its gradient", "in that step; red +, blue -.", "A step's share of a weight:",
-          "<G_t, G>/|G|, the length of its", "gradient G_t along the total G;", "the shares add up to |G|."]
+          "its pen: the size of its gradient", "in that step; red +, blue -;", "dashed grey: zero gradient.",
+          "Open arrowhead: unit k to unit k,", "no weight (an LSTM's cell).", "A unit's grey: its mean activity.",
+          "A step's share of a weight:", "<G_t, G>/|G|, the length of its", "gradient G_t along the total G;",
+          "the shares add up to |G|."]
+ELEMENTWISE_LINES = ("Open arrowhead: unit k to unit k,", "no weight (an LSTM's cell).")
 ROLLED_LEGEND = ["a line: a connection W[i, j], once;", "a loop: a recurrent one (W_hh);",
                  "its pen: the size of its gradient", "summed over the steps, which is", "element [i, j] of the weight's",
                  "total gradient; red +, blue -."]
