@@ -136,8 +136,11 @@ def plan(U: nx.DiGraph, keep: list[int] | None, g: Geometry) -> _Plan:
         if d.get("initial") and name not in initial:
             initial.append(name)
     bands = [name for name in order if name not in initial]
-    for name in initial:  # an initial state with no layer of its own gets a band below the rest
-        if fold.get(name) not in bands:
+    fold = dict(fold)
+    for name in initial:
+        if fold.get(name) not in bands and name.endswith("0") and name[:-1] in bands:
+            fold[name] = name[:-1]  # the models' spelling (h0 is h's state), when the roles do not tell
+        if fold.get(name) not in bands:  # an initial state with no layer of its own: a band below the rest
             bands.insert(0, name)
     band_y: dict[str, float] = {}
     bottom = 2.2 * g.font + g.pad + _footer_lines(U) * 1.25 * g.font
