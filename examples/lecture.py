@@ -1,7 +1,7 @@
 """The lecture's story in one run: binary addition, vanishing gradients, tied weights.
 
 Runs ``binary_addition.py``, ``vanishing_gradients.py`` and ``tied_weights.py`` into one output
-folder and lists every file they wrote (tables, weights, diagrams). Under 10 seconds.
+folder and lists every file they wrote (tables, weights, diagrams). About 20 seconds on 2 cores.
 
     python examples/lecture.py [--out out/]
 """
