@@ -172,6 +172,8 @@ class HMM(Model):
     """
 
     name = "HMM"
+    # log of a zero probability (see from_probs): Model.load_state_dict and Model.load accept it
+    minus_inf_ok = frozenset({"start_logits", "trans_logits", "emit_logits"})
 
     def __init__(self, n_states: int, n_symbols: int, seed: int | None = 0, init_scale: float = 0.5) -> None:
         super().__init__()

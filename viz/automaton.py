@@ -455,7 +455,7 @@ def _diagram(auto: Automaton, title: str | None, digits: int) -> Diagram:
         label = "\n".join(" ".join(str(v) for v in inp) for inp, _ in sorted(items))
         width = 1.0 + 3.0 * count / top
         lines.append(f"  {quote(f's{s}')} -> {quote(f's{n}')} [label={quote(label)}, penwidth={width:.2f}, "
-                     f"tooltip={quote(f'{count} transitions')}];")
+                     f"tooltip={quote(f'{count} transitions', tooltip=True)}];")
     lines.append("}")
     caption = f"automaton with {auto.n_states} states"
     return Diagram("\n".join(lines) + "\n", caption=caption)

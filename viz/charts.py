@@ -29,6 +29,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from .text import safe_text
+
 __all__ = ["Chart", "gradient_flow_chart", "save_chart", "PALETTE", "NO_DATA_NOTE"]
 
 # Okabe & Ito's colour-blind-safe palette, the yellow last (it is faint on white).
@@ -60,7 +62,7 @@ class Chart(str):
         if not isinstance(svg_text, str) or not svg_text.lstrip().startswith("<svg"):
             raise ValueError("Chart: expected SVG text (a string starting with <svg)")
         self = super().__new__(cls, svg_text)
-        self.caption = str(caption)
+        self.caption = safe_text(caption)
         return self
 
     def svg(self) -> str:
@@ -154,7 +156,7 @@ def _clean(series: Any) -> dict[str, np.ndarray]:
         arr = np.squeeze(arr) if arr.ndim > 1 else arr
         if arr.ndim > 1:
             raise ValueError(f"gradient_flow_chart: series {name!r} must be one-dimensional, got shape {arr.shape}")
-        label = str(name)
+        label = safe_text(name)   # any name: control characters shown, no lone surrogate
         if label in out:
             raise ValueError(f"gradient_flow_chart: two series are both called {label!r}")
         out[label] = np.atleast_1d(arr)
@@ -185,7 +187,9 @@ def gradient_flow_chart(series: Mapping[str, Any], title: str = "Gradient norm g
     (the line breaks; an isolated point is drawn as a dot). With ``log=False`` the axis is linear
     and only non-finite values leave gaps. A series with nothing to draw is listed in the legend
     with "(no finite gradient)". Colours follow Okabe & Ito's colour-blind-safe palette; names
-    and labels are escaped, so any text is safe. Raises ValueError for an empty mapping or a
+    and labels may be any text (or any object: its ``str``): markup is escaped, a control
+    character is shown as ``\\x01`` and a lone surrogate as U+FFFD (:func:`viz.text.safe_text`),
+    so the SVG is always well-formed XML. Raises ValueError for an empty mapping or a
     series that is not a 1-D list of numbers.
 
     >>> svg = gradient_flow_chart({"a": [1.0, 0.1, 0.0, 0.001], "b": [0.0, float("nan")]})
@@ -197,6 +201,7 @@ def gradient_flow_chart(series: Mapping[str, Any], title: str = "Gradient norm g
     ValueError: gradient_flow_chart: no series to draw (the mapping is empty)
     """
     data = _clean(series)
+    title, xlabel, ylabel = safe_text(title), safe_text(xlabel), safe_text(ylabel)
     n_max = max(len(v) for v in data.values())
     drawable = {name: (np.isfinite(v) & (v > 0)) if log else np.isfinite(v) for name, v in data.items()}
     finite = np.concatenate([v[drawable[name]] for name, v in data.items()])

@@ -21,7 +21,7 @@ from typing import Any
 
 import networkx as nx
 
-from .render import quote
+from .render import dot_attrs, quote
 from .scale import MagnitudeScale
 from .views import after_steps
 
@@ -123,8 +123,6 @@ def _edge_tooltip(d: dict) -> str:
     return "\n".join(parts)
 
 
-def _attrs(a: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={quote(v)}" for k, v in a.items())
 
 
 _NODE_STYLE = {
@@ -154,7 +152,7 @@ class _Writer:
             lines = [attrs["label"]] + [
                 f"{self.G.nodes[w]['label']} {fmt_term(c, self.decimals.get(w, 4))}" for w, c in d["terms"].items()]
             attrs["label"] = "\n".join(lines)
-        self.out.append(f"{indent}{self.ids[n]} [{_attrs(attrs)}];")
+        self.out.append(f"{indent}{self.ids[n]} [{dot_attrs(attrs)}];")
 
     def edge(self, u: str, v: str, d: dict, extra: dict[str, str] | None = None, src_id: str | None = None,
              dst_id: str | None = None) -> None:
@@ -162,7 +160,7 @@ class _Writer:
         if self.grads_shown:
             e["tooltip"] = _edge_tooltip(d)
         e.update(extra or {})
-        self.out.append(f"  {src_id or self.ids[u]} -> {dst_id or self.ids[v]} [{_attrs(e)}];")
+        self.out.append(f"  {src_id or self.ids[u]} -> {dst_id or self.ids[v]} [{dot_attrs(e)}];")
 
 
 _NO_GRAD_EDGE = {"color": "#555555", "penwidth": "1.0"}
@@ -213,7 +211,7 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
                    "label": caption, "tooltip": caption}
     if math.isfinite(size.width):
         graph_attrs["size"] = f"{size.width:g},{size.height:g}"
-    w.out += ["digraph unrolled {", f"  graph [{_attrs(graph_attrs)}];",
+    w.out += ["digraph unrolled {", f"  graph [{dot_attrs(graph_attrs)}];",
               f'  node [fontname=Helvetica, fontsize={fs:g}, shape=box, style="rounded,filled", fillcolor="#f5f5f5", '
               'height=0.3, margin="0.08,0.04"];',
               f"  edge [arrowsize=0.6, fontname=Helvetica, fontsize={small:g}];"]
@@ -299,7 +297,7 @@ def _loss_markers(w: _Writer, col: int, nodes: list[str], col_of: dict[str, Any]
             if col_of.get(v) == "after" and (col, v) not in outs:
                 marker = outs[(col, v)] = f"out{col}_{len(outs)}"
                 name = G.nodes[v].get("label") or G.nodes[v].get("op") or ""
-                w.out.append(f"    {marker} [{_attrs({'label': 'to the loss', 'shape': 'box', 'style': 'dashed', 'color': '#999999', 'fontcolor': '#555555', 'fontsize': f'{w.size.small:g}', 'tooltip': f'to {name}, after the last step'})}];")
+                w.out.append(f"    {marker} [{dot_attrs({'label': 'to the loss', 'shape': 'box', 'style': 'dashed', 'color': '#999999', 'fontcolor': '#555555', 'fontsize': f'{w.size.small:g}', 'tooltip': f'to {name}, after the last step'})}];")
 
 
 def _cluster_id(col: Any) -> str:
@@ -340,7 +338,7 @@ def _stub(w: _Writer, col: Any, uses: list[tuple[str, str]], per_use: bool) -> s
             lines.append(name)
     head = "shared weights: contribution" if w.grads_shown else "shared weights"
     text = head + "\n" + "\n".join(lines)
-    w.out.append(f"    {stub} [{_attrs({'label': text, 'shape': 'box', 'style': 'dashed,filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'fontcolor': '#223355', 'fontsize': f'{w.size.small:g}', 'class': 'shared-stub', 'tooltip': 'the shared weights this step uses, each with the part of its total gradient this step contributes'})}];")
+    w.out.append(f"    {stub} [{dot_attrs({'label': text, 'shape': 'box', 'style': 'dashed,filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'fontcolor': '#223355', 'fontsize': f'{w.size.small:g}', 'class': 'shared-stub', 'tooltip': 'the shared weights this step uses, each with the part of its total gradient this step contributes'})}];")
     if per_use:
         for s_node, v in uses:
             d = G.edges[s_node, v]
@@ -374,7 +372,7 @@ def _summaries(w: _Writer, nodes: list[str]) -> None:
             lines.append(f"|G| = {fmt_term(d['grad_norm'], w.decimals[s_node]).lstrip('+')}")
             lines.append("= sum of the contributions")
         fill = "#dbe9f6" if d["kind"] == "param" else "#f5f5f5"
-        w.out.append(f"    {w.ids[s_node]} [{_attrs({'label': chr(10).join(lines), 'shape': 'box', 'style': 'filled', 'fillcolor': fill, 'tooltip': _tooltip(d)})}];")
+        w.out.append(f"    {w.ids[s_node]} [{dot_attrs({'label': chr(10).join(lines), 'shape': 'box', 'style': 'filled', 'fillcolor': fill, 'tooltip': _tooltip(d)})}];")
 
 
 def _legend(w: _Writer) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import autograd_mini as am
 from autograd_mini.recording import format_scope
 
 from .render import quote
+from .text import as_text, safe_text
 
 # Why a drawing shows no gradients, by the state of the graph (graph attribute "grads").
 GRADS_NOTE = {
@@ -67,11 +69,23 @@ def short_name(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
+def name_of(t: Any) -> str | None:
+    """A tensor's name as a ``str`` (None when it has none): the engine takes any object as a
+    name (``am.Parameter(5, name=5)``), so every name viz reads goes through here.
+
+    >>> name_of(am.Parameter(5.0, name=5)), name_of(am.Tensor(1.0))
+    ('5', None)
+    """
+    name = getattr(t, "name", None)
+    return None if name is None else as_text(name)
+
+
 def _leaf_label(t: am.Tensor) -> str:
     if t.tag is not None:
-        return str(t.tag)
-    if t.name:
-        return short_name(str(t.name))
+        return as_text(t.tag)
+    name = name_of(t)
+    if name:
+        return short_name(name)
     return "parameter" if isinstance(t, am.Parameter) else f"tensor {tuple(t.shape)}"
 
 
@@ -165,14 +179,18 @@ def _ops_graph(nodes: list[am.GraphNode], constants: bool) -> nx.DiGraph:
                 if src is None:
                     src = leaves[id(x)] = f"t{len(leaves)}"
                     G.add_node(src, kind="param" if isinstance(x, am.Parameter) else "tensor", label=_leaf_label(x),
-                               name=None if x.name is None else str(x.name),
+                               name=name_of(x),
                                op="", shape=str(tuple(x.shape)), scope="", module="", step=None,
                                grad_norm=None, **_tag_attrs(x.tag), **_stats(x.value))
             elif constants and _is_data(x):
-                src = f"c{n.index}_{i}"
                 arr = np.asarray(x)
+                if arr.size == 1 and arr.ndim == 0:  # a number: part of the op's label ("power 2")
+                    G.nodes[nid]["label"] += f" {float(arr):.4g}"
+                    continue
+                src = f"c{n.index}_{i}"
                 scalar = arr.size == 1
-                label = f"{float(arr.reshape(())):.3g}" if scalar else f"constant {tuple(arr.shape)}"
+                kind = "index" if n.op == "getitem" or arr.dtype.kind in "iu" else "constant"
+                label = f"{float(arr.reshape(())):.3g}" if scalar else f"{kind} {tuple(arr.shape)}"
                 G.add_node(src, kind="const", label=label, op="", shape=str(tuple(arr.shape)),
                            scope=format_scope(n.scope), module=module, step=n.step, **_tag_attrs(None),
                            grad_norm=None, scalar=bool(scalar), **_stats(arr))
@@ -211,9 +229,8 @@ def _weight_name(x: Any) -> str | None:
         if not params:
             return None
         x = params[0]
-    if isinstance(x, am.Parameter) and x.name:
-        return short_name(str(x.name))
-    return None
+    name = name_of(x) if isinstance(x, am.Parameter) else None
+    return short_name(name) if name else None
 
 
 def _place_leaves(G: nx.DiGraph) -> None:
@@ -227,7 +244,7 @@ def _place_leaves(G: nx.DiGraph) -> None:
     for n, d in G.nodes(data=True):  # an op of no step that only feeds step 0 (a learned h0)
         if d["kind"] == "op" and d["step"] is None and d.get("tag") and G.out_degree(n):
             used = {G.nodes[v].get("step") for v in G.successors(n)}
-            if used == {min(s for s in used if s is not None)} and not any(
+            if len(used) == 1 and None not in used and not any(
                     G.nodes[u].get("step") is not None for u in G.predecessors(n)):
                 d["step"] = used.pop()
 
@@ -279,22 +296,66 @@ def add_contributions(G: nx.DiGraph, n: str) -> None:
 
 
 def _clean(d: dict) -> dict:
-    """Attributes other tools can hold: no None, no arrays, no private keys; a non-finite number
-    becomes None with its value as a string beside it (strict JSON has no NaN or Infinity)."""
+    """Attributes other tools can hold: no None, no arrays, no private keys; every key and text
+    made safe (:func:`viz.text.safe_text`: a control character shown as ``\\x01``, a lone
+    surrogate as U+FFFD, so that the GraphML is XML and every file is UTF-8); a non-finite number
+    is left out, its value as a string beside it (``grad_norm_text: "inf"``: strict JSON has no
+    NaN or Infinity)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if k.startswith("_") or v is None or not isinstance(v, (str, int, float, bool)):
+        key = safe_text(k)
+        if key.startswith("_") or v is None or not isinstance(v, (str, int, float, bool)):
             continue
         if isinstance(v, float) and not math.isfinite(v):
-            out[f"{k}_text"] = repr(v)
+            out[f"{key}_text"] = repr(v)
             continue
-        out[k] = v
+        out[key] = safe_text(v) if isinstance(v, str) else v
     return out
+
+
+def _meta(v: Any) -> Any:
+    """A graph attribute (lists of steps, layer and weight names) as strict-JSON data, its text made safe."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or isinstance(v, (bool, int)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [_meta(x) for x in v]
+    if isinstance(v, dict):
+        return {safe_text(k): _meta(x) for k, x in v.items()}
+    return safe_text(v)
+
+
+def _file_ids(G: nx.DiGraph) -> dict[Any, Any]:
+    """Each node's id in the file: an int stays, anything else becomes its safe text (ids of the
+    units view come from tag names). Two nodes whose ids would become one are refused."""
+    ids: dict[Any, Any] = {}
+    owner: dict[Any, Any] = {}
+    for n in G.nodes:
+        new = n if type(n) is int else safe_text(n)
+        if new in owner:
+            raise ValueError(f"save_graph: the nodes {owner[new]!r} and {n!r} would both be written as {new!r}")
+        owner[new] = n
+        ids[n] = new
+    return ids
+
+
+def _dot_attrs(d: dict) -> str:
+    """``key="value", ...`` of an exported node or edge (a key that is no DOT identifier quoted)."""
+    return ", ".join(f"{k if re.fullmatch(r'[A-Za-z_][A-Za-z_0-9]*', k) else quote(k)}="
+                     f"{quote(v, tooltip=k.endswith('tooltip'))}" for k, v in _clean(d).items())
 
 
 def save_graph(G: nx.DiGraph, path: str | Path) -> Path:
     """Write the graph for other tools; the extension chooses: .graphml (Gephi, yEd), .json
     (networkx node-link, for d3; strict JSON) or .dot (plain Graphviz, every label quoted).
+
+    Every name may be any text: each file is UTF-8 and well-formed, a control character in a
+    name, id or graph attribute written as ``\\x01``, a lone surrogate as U+FFFD (as in the
+    drawings: :func:`viz.text.safe_text`); a non-finite number is left out with its value as a
+    string beside it (``grad_norm_text``), so the JSON has no NaN or Infinity.
 
     >>> import networkx as nx, tempfile, pathlib
     >>> G = nx.DiGraph(steps=[0]); G.add_edge("a", "b", grad_norm=float("inf"))
@@ -308,26 +369,25 @@ def save_graph(G: nx.DiGraph, path: str | Path) -> Path:
         raise ValueError(f"save_graph: unknown format {ext!r}; use .graphml, .json or .dot")
     if not path.parent.exists():
         raise FileNotFoundError(f"save_graph: the folder {path.parent} does not exist")
-    meta = {k: v for k, v in G.graph.items() if not k.startswith("_")}
+    meta = {safe_text(k): _meta(v) for k, v in G.graph.items() if not safe_text(k).startswith("_")}
+    ids = _file_ids(G)
     if ext == ".graphml":
         H = nx.DiGraph()
-        H.graph.update({k: json.dumps(v) for k, v in meta.items()})
-        H.add_nodes_from((n, _clean(d)) for n, d in G.nodes(data=True))
-        H.add_edges_from((u, v, _clean(d)) for u, v, d in G.edges(data=True))
+        H.graph.update({k: json.dumps(v, allow_nan=False) for k, v in meta.items()})
+        H.add_nodes_from((ids[n], _clean(d)) for n, d in G.nodes(data=True))
+        H.add_edges_from((ids[u], ids[v], _clean(d)) for u, v, d in G.edges(data=True))
         nx.write_graphml(H, path)
     elif ext == ".json":
         data = {"directed": True, "multigraph": False, "graph": meta,
-                "nodes": [{"id": n, **_clean(d)} for n, d in G.nodes(data=True)],
-                "links": [{"source": u, "target": v, **_clean(d)} for u, v, d in G.edges(data=True)]}
-        path.write_text(json.dumps(data, indent=1, allow_nan=False))
+                "nodes": [{"id": ids[n], **_clean(d)} for n, d in G.nodes(data=True)],
+                "links": [{"source": ids[u], "target": ids[v], **_clean(d)} for u, v, d in G.edges(data=True)]}
+        path.write_text(json.dumps(data, indent=1, allow_nan=False), encoding="utf-8")
     else:
         lines = ["digraph tape {"]
         for n, d in G.nodes(data=True):
-            attrs = ", ".join(f"{k}={quote(v)}" for k, v in _clean(d).items())
-            lines.append(f"  {quote(n)} [{attrs}];")
+            lines.append(f"  {quote(ids[n])} [{_dot_attrs(d)}];")
         for u, v, d in G.edges(data=True):
-            attrs = ", ".join(f"{k}={quote(val)}" for k, val in _clean(d).items())
-            lines.append(f"  {quote(u)} -> {quote(v)} [{attrs}];")
+            lines.append(f"  {quote(ids[u])} -> {quote(ids[v])} [{_dot_attrs(d)}];")
         lines.append("}")
-        path.write_text("\n".join(lines) + "\n")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -11,7 +11,10 @@ its label, or else its SVG ``<title>``) in a styled floating box.
 Every name reaches the page escaped: the SVG is parsed as XML and written out again with only
 known-harmless SVG elements and attributes (no script, no event handler, no foreign content, no
 link other than to ``#``, http or https), all text escaped; the tooltips are set with
-``textContent``, never as markup; the title comes from the caption, html-escaped.
+``textContent``, never as markup; the title comes from the caption, html-escaped. No raw control
+character reaches the page (XML allows DEL and the C1 controls, HTML does not): every text and
+attribute value, and the title, go through :func:`viz.text.safe_text`, which shows them as
+``\\x7f`` (the way :func:`viz.render.quote` shows them in a diagram).
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import html
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from .text import safe_text
 
 __all__ = ["html_page", "save_html", "clean_svg"]
 
@@ -75,6 +80,11 @@ def _attrs(el: ET.Element, name: str) -> list[tuple[str, str]]:
     return out
 
 
+def _esc(text: str, quote: bool = False) -> str:
+    """Text for the page: control characters shown (:func:`viz.text.safe_text`), then html-escaped."""
+    return html.escape(safe_text(text), quote=quote)
+
+
 def _write(el: ET.Element, out: list[str], root: bool = False) -> None:
     name = _tag(el)
     if name is None or name not in _TAGS:
@@ -90,17 +100,17 @@ def _write(el: ET.Element, out: list[str], root: bool = False) -> None:
         tip = _tip_of(el)
         if tip:
             attrs += [("data-tip", tip), ("aria-label", tip)]
-    out.append(f"<{name}" + "".join(f' {k}="{html.escape(v, quote=True)}"' for k, v in attrs) + ">")
+    out.append(f"<{name}" + "".join(f' {k}="{_esc(v, True)}"' for k, v in attrs) + ">")
     if root:
         out.append('<g class="vz-layer">')
     if el.text and name not in ("title",):
-        out.append(html.escape(el.text, quote=False))
+        out.append(_esc(el.text))
     for child in el:
         if _tag(child) == "title":   # the tooltip took it; the browser's own would show a second box
             continue
         _write(child, out)
         if child.tail:
-            out.append(html.escape(child.tail, quote=False))
+            out.append(_esc(child.tail))
     if root:
         out.append("</g>")
     out.append(f"</{name}>")
@@ -268,7 +278,8 @@ def _csp_hash(text: str) -> str:
 def html_page(svg: str, title: str = "diagram") -> str:
     """A self-contained HTML page showing ``svg``: pan, zoom, fit, and a tooltip on each node and edge.
 
-    ``title`` (e.g. a diagram's caption) becomes the page's title and heading, html-escaped.
+    ``title`` (e.g. a diagram's caption, any text) becomes the page's title and heading,
+    html-escaped, its control characters shown as ``\\x01``.
     The SVG is cleaned first (:func:`clean_svg`), so nothing in it can run.
 
     >>> page = html_page('<svg xmlns="http://www.w3.org/2000/svg"><g class="node"><title>&lt;b&gt;</title></g></svg>', "a<b")
@@ -276,7 +287,7 @@ def html_page(svg: str, title: str = "diagram") -> str:
     (True, True, True)
     """
     body_svg = clean_svg(svg)
-    title = str(title) if title else "diagram"
+    title = safe_text(title) if title else "diagram"
     csp = ("default-src 'none'; " f"script-src {_csp_hash(_SCRIPT)}; style-src {_csp_hash(_STYLE)}; "
            "img-src 'none'; font-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'")
     t = html.escape(title, quote=True)

@@ -37,6 +37,8 @@ from typing import Any
 
 import graphviz
 
+from .text import safe_text
+
 TEXT_FORMATS = ("svg", "json", "plain", "xdot", "dot")  # what the embedded Graphviz can make
 PURE_FORMATS = TEXT_FORMATS + ("png",)                   # graphviz-pure 0.2.2: no pdf
 SYSTEM_FORMATS = TEXT_FORMATS + ("png", "pdf")
@@ -57,24 +59,44 @@ class RenderError(RuntimeError):
     """Graphviz could not render a diagram, or the format is not available here."""
 
 
-def quote(text: object, justify: str = "c") -> str:
+def quote(text: object, justify: str = "c", *, tooltip: bool = False) -> str:
     """A DOT double-quoted string: every character of ``text`` survives, nothing is markup.
 
-    ``justify``: how the lines of a label line up, "c" (centred), "l" or "r".
+    ``justify``: how the lines of a label line up, "c" (centred), "l" or "r". ``text`` is first
+    made safe (:func:`viz.text.safe_text`: any object becomes its ``str``, a control character
+    is shown as ``\\x01``, a lone surrogate becomes U+FFFD), then a backslash is doubled (so
+    Graphviz's ``\\N``, ``\\G``, ``\\l`` and ``\\n`` in a name stay text), ``"`` escaped, and ``&``
+    written ``&amp;`` (Graphviz reads entities such as ``&nbsp;`` in every string; this keeps
+    ``&amp;`` in a name as those five characters); a line break becomes Graphviz's.
+
+    ``tooltip=True`` for the value of a ``tooltip`` (``edgetooltip``, ``labeltooltip``, ...):
+    Graphviz reads the escapes of a tooltip twice (a node's ``\\\\N`` still becomes the node's
+    name), so there a backslash is written four times.
 
     >>> quote('a"b<c>{d}\\n')
     '"a\\\\"b<c>{d}\\\\n"'
     >>> quote("one\\ntwo", justify="l")
     '"one\\\\ltwo\\\\l"'
+    >>> print(quote("W\\x01 & \\\\N"), quote("W\\x01 & \\\\N", tooltip=True))
+    "W\\\\x01 &amp; \\\\N" "W\\\\\\\\x01 &amp; \\\\\\\\N"
     """
-    s = str(text).replace("\\", "\\\\").replace('"', '\\"')
-    s = s.replace("\r\n", "\n").replace("\r", "\n")
+    backslash = "\\\\\\\\" if tooltip else "\\\\"
+    s = safe_text(text).replace("\\", backslash).replace('"', '\\"').replace("&", "&amp;")  # line breaks: "\n"
     if justify == "c":
         return '"' + s.replace("\n", "\\n") + '"'
     if justify not in ("l", "r"):
         raise ValueError(f"quote: justify must be 'c', 'l' or 'r', got {justify!r}")
     end = "\\" + justify  # Graphviz ends each line with \l or \r, the last one too
     return '"' + s.replace("\n", end) + end + '"'
+
+
+def dot_attrs(attrs: dict[str, Any]) -> str:
+    r"""``key="value", ...`` for a DOT attribute list, each value quoted (tooltips as tooltips).
+
+    >>> print(dot_attrs({"label": "a\\N", "tooltip": "a\\N"}))
+    label="a\\N", tooltip="a\\\\N"
+    """
+    return ", ".join(f"{k}={quote(v, tooltip=k.endswith('tooltip'))}" for k, v in attrs.items())
 
 
 # --- finding the renderers ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ import networkx as nx
 import numpy as np
 
 from .dot import Size, fixed_decimals, fmt_number, fmt_term
-from .render import quote
+from .render import dot_attrs, quote
 from .scale import MAX_WIDTH, MIN_WIDTH, ZERO_COLOUR, MagnitudeScale
 
 POSITIVE, NEGATIVE, NONE_COLOUR = "#c62828", "#1f5fa8", "#b0b0b0"
@@ -375,7 +375,7 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                                         if d.get("grad") is not None) if grads_shown else scale
     limit = {"size": f"{size.width:g},{size.height:g}"} if math.isfinite(size.width) else {}
     out = ["digraph units {",
-           f"  graph [{_attrs({**limit, 'layout': 'neato', 'splines': 'curved' if rolled else 'line', 'outputorder': 'edgesfirst', 'fontname': 'Helvetica', 'fontsize': f'{size.fontsize + 2:g}', 'labelloc': 't', 'labeljust': 'l', 'label': caption, 'tooltip': caption, 'pad': '0.15'})}];",
+           f"  graph [{dot_attrs({**limit, 'layout': 'neato', 'splines': 'curved' if rolled else 'line', 'outputorder': 'edgesfirst', 'fontname': 'Helvetica', 'fontsize': f'{size.fontsize + 2:g}', 'labelloc': 't', 'labeljust': 'l', 'label': caption, 'tooltip': caption, 'pad': '0.15'})}];",
            f'  node [fontname=Helvetica, fontsize={font:g}, fixedsize=true];',
            f"  edge [arrowsize=0.55, fontname=Helvetica, fontsize={font:g}];"]
 
@@ -403,9 +403,9 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
         if not rolled:
             extra = share_lines(gap_steps[bid] if gap else {p.step_of_box[bid]})
             label = "\n".join([label, *extra])
-        out.append(f"  box_{bid} [{_attrs({'label': label, 'shape': 'box', 'style': 'rounded,dashed' if gap else 'rounded', 'color': '#b0b0b0', 'fontcolor': '#555555' if gap else '#333333', 'labelloc': 'c' if gap else 'b', 'width': f'{(x1 - x0) / 72:.4f}', 'height': f'{(y1 - y0) / 72:.4f}', 'pos': pos((x0 + x1) / 2, (y0 + y1) / 2), 'fontsize': f'{size.fontsize:g}', 'tooltip': label, 'class': 'step-box'})}];")
+        out.append(f"  box_{bid} [{dot_attrs({'label': label, 'shape': 'box', 'style': 'rounded,dashed' if gap else 'rounded', 'color': '#b0b0b0', 'fontcolor': '#555555' if gap else '#333333', 'labelloc': 'c' if gap else 'b', 'width': f'{(x1 - x0) / 72:.4f}', 'height': f'{(y1 - y0) / 72:.4f}', 'pos': pos((x0 + x1) / 2, (y0 + y1) / 2), 'fontsize': f'{size.fontsize:g}', 'tooltip': label, 'class': 'step-box'})}];")
     for k, (x, y, text) in enumerate(p.headers):
-        out.append(f"  head{k} [{_attrs({'label': text, 'shape': 'plaintext', 'width': f'{max(len(text), 2) * 0.6 * font / 72:.3f}', 'height': f'{1.3 * font / 72:.3f}', 'pos': pos(x, y + 0.2 * g.row), 'fontsize': f'{size.fontsize:g}', 'fontcolor': '#222222'})}];")
+        out.append(f"  head{k} [{dot_attrs({'label': text, 'shape': 'plaintext', 'width': f'{max(len(text), 2) * 0.6 * font / 72:.3f}', 'height': f'{1.3 * font / 72:.3f}', 'pos': pos(x, y + 0.2 * g.row), 'fontsize': f'{size.fontsize:g}', 'fontcolor': '#222222'})}];")
     ids = {n: f"u{i}" for i, n in enumerate(p.units)}
     p_ids = set(ids.values())
     obstacles = [(q.x - q.r, q.y - q.r, q.x + q.r, q.y + q.r) for q in p.units.values()]
@@ -413,7 +413,7 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
     for n, q in p.units.items():
         d = U.nodes[n]
         tip = f"{d['label']}" + ("" if d.get("value") is None else f"\nmean activity {d['value']:.4g}")
-        out.append(f"  {ids[n]} [{_attrs({'label': str(d['unit']), 'shape': 'circle', 'width': f'{2 * q.r / 72:.4f}', 'style': 'filled', 'fillcolor': _fill(d), 'color': '#444444', 'pos': pos(q.x, q.y), 'tooltip': tip, 'class': 'unit'})}];")
+        out.append(f"  {ids[n]} [{dot_attrs({'label': str(d['unit']), 'shape': 'circle', 'width': f'{2 * q.r / 72:.4f}', 'style': 'filled', 'fillcolor': _fill(d), 'color': '#444444', 'pos': pos(q.x, q.y), 'tooltip': tip, 'class': 'unit'})}];")
     segments = [(p.units[a].x, p.units[a].y, p.units[b].x, p.units[b].y) for a, b, e in _connections(U)
                 if a in p.units and b in p.units]
     placer = _Labels(font, obstacles, segments)
@@ -428,9 +428,9 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                 mid = loss_marks.get(a)
                 if mid is None:
                     mid = loss_marks[a] = f"toloss{len(loss_marks)}"
-                    out.append(f"  {mid} [{_attrs({'label': 'to loss', 'shape': 'plaintext', 'width': f'{4.2 * font / 72:.3f}', 'height': f'{1.2 * font / 72:.3f}', 'pos': pos(q.x + 3.2 * font, q.y + 2.1 * font), 'fontcolor': '#666666', 'tooltip': 'the loss stands right of the last step'})}];")
+                    out.append(f"  {mid} [{dot_attrs({'label': 'to loss', 'shape': 'plaintext', 'width': f'{4.2 * font / 72:.3f}', 'height': f'{1.2 * font / 72:.3f}', 'pos': pos(q.x + 3.2 * font, q.y + 2.1 * font), 'fontcolor': '#666666', 'tooltip': 'the loss stands right of the last step'})}];")
                 pen = _pen(gscale, e.get("grad")) if grads_shown else {"color": "#777777"}
-                out.append(f"  {ids[a]} -> {mid} [{_attrs({**pen, 'tooltip': _edge_tip(U, a, 'loss', e)})}];")
+                out.append(f"  {ids[a]} -> {mid} [{dot_attrs({**pen, 'tooltip': _edge_tip(U, a, 'loss', e)})}];")
                 continue
             src_id, dst_id = ids.get(a), ids.get(b)
             qa, qb = p.units.get(a), p.units.get(b)
@@ -442,7 +442,7 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
                 if far is None:
                     continue
                 aid = f"anchor{len(out)}"
-                out.append(f"  {aid} [{_attrs({'label': '', 'shape': 'point', 'width': '0.01', 'style': 'invis', 'pos': pos(far.x, far.y)})}];")
+                out.append(f"  {aid} [{dot_attrs({'label': '', 'shape': 'point', 'width': '0.01', 'style': 'invis', 'pos': pos(far.x, far.y)})}];")
                 if qa is None:
                     qa, src_id = far, aid
                 else:
@@ -451,11 +451,11 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
             attrs = {**pen, "tooltip": _edge_tip(U, a, b, e)}
             if kind == "elementwise":  # unit k to unit k, no weight: an open arrowhead
                 attrs.update(arrowhead="empty", arrowsize="0.9")
-            out.append(f"  {src_id} -> {dst_id} [{_attrs(attrs)}];")
+            out.append(f"  {src_id} -> {dst_id} [{dot_attrs(attrs)}];")
             if kind == "connection" and not rolled and src_id in p_ids and dst_id in p_ids:
                 x, y = placer.place(e["label"], qa, qb)
                 w, h = placer.size(e["label"])
-                out.append(f"  {_lid(len(out))} [{_attrs({'label': e['label'], 'shape': 'box', 'style': 'filled', 'fillcolor': '#ffffffd8', 'color': 'none', 'margin': '0', 'width': f'{w / 72:.3f}', 'height': f'{h / 72:.3f}', 'pos': pos(x, y), 'fontcolor': pen['color'] if grads_shown else '#333333', 'tooltip': attrs['tooltip']})}];")
+                out.append(f"  {_lid(len(out))} [{dot_attrs({'label': e['label'], 'shape': 'box', 'style': 'filled', 'fillcolor': '#ffffffd8', 'color': 'none', 'margin': '0', 'width': f'{w / 72:.3f}', 'height': f'{h / 72:.3f}', 'pos': pos(x, y), 'fontcolor': pen['color'] if grads_shown else '#333333', 'tooltip': attrs['tooltip']})}];")
     # The loss and the weights' totals, right of the last step.
     x = p.width + 1.0 * font
     lines = []
@@ -476,7 +476,7 @@ def write_units_dot(U: nx.DiGraph, scale: MagnitudeScale, size: Size | None, cap
         if d.get("value") is not None:
             label += f" = {fmt_number(d['value'])}"
         wd, ht = (len(label) * 0.6 + 1.5) * font, 2.2 * font
-        out.append(f"  loss_node [{_attrs({'label': label, 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#fde8e0', 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': pos(x + wd / 2, top - ht / 2), 'tooltip': 'the loss: every step with a target adds to it (the to-loss arrows)'})}];")
+        out.append(f"  loss_node [{dot_attrs({'label': label, 'shape': 'box', 'style': 'rounded,filled', 'fillcolor': '#fde8e0', 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': pos(x + wd / 2, top - ht / 2), 'tooltip': 'the loss: every step with a target adds to it (the to-loss arrows)'})}];")
         top -= ht + 1.0 * font
     if lines:
         top = _text_box(out, "totals", lines, x, top, font, {"shape": "box", "style": "filled", "fillcolor": "#eef4fb", "color": "#6a8fbf", "tooltip": "each weight: the norm of its total gradient from this tape; the shares in the steps' boxes add up to it"})
@@ -505,7 +505,7 @@ def _text_box(out: list[str], nid: str, lines: list[str], x: float, top: float, 
     """A box of left-aligned lines with its top-left corner at (x, top); returns its bottom."""
     wd = max(len(s) for s in lines) * 0.56 * font + 1.5 * font
     ht = (len(lines) + 0.6) * 1.22 * font
-    out.append(f"  {nid} [label={quote(chr(10).join(lines), justify='l')}, {_attrs({**style, 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': f'{(x + wd / 2) / 72:.4f},{(top - ht / 2) / 72:.4f}!'})}];")
+    out.append(f"  {nid} [label={quote(chr(10).join(lines), justify='l')}, {dot_attrs({**style, 'width': f'{wd / 72:.3f}', 'height': f'{ht / 72:.3f}', 'pos': f'{(x + wd / 2) / 72:.4f},{(top - ht / 2) / 72:.4f}!'})}];")
     return top - ht
 
 
@@ -531,8 +531,6 @@ def _lid(k: int) -> str:
     return f"lab{k}"
 
 
-def _attrs(a: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={quote(v)}" for k, v in a.items())
 
 
 def _rolled_plan(U: nx.DiGraph, g: Geometry) -> _Plan:

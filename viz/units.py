@@ -43,6 +43,8 @@ import numpy as np
 
 import autograd_mini as am
 
+from .graph import name_of, short_name
+
 __all__ = ["units_graph", "rolled_units"]
 
 # Ops that work element by element: unit k of the output reads unit k of each input (with
@@ -133,7 +135,8 @@ def _constant_value(x: Any) -> Any:
 
 def _short_name(param: am.Tensor, fallback: str) -> str:
     """``ElmanRNN.W_hh`` -> ``W_hh``: the model's prefix says nothing inside one model's drawing."""
-    return str(param.name).rsplit(".", 1)[-1] if param.name else fallback
+    name = name_of(param)
+    return short_name(name) if name else fallback
 
 
 def _last_axis_slice(index: Any, ndim: int) -> slice | None:
@@ -391,7 +394,7 @@ def _name_weights(uses: list[_Use]) -> list[str]:
         params.setdefault(id(u.weight.param), u.weight.param)
     short = {k: _short_name(p, f"weight{n}") for n, (k, p) in enumerate(params.items())}
     clashes = {s for s, c in Counter(short.values()).items() if c > 1}
-    names = {k: (str(params[k].name) if s in clashes and params[k].name else s) for k, s in short.items()}
+    names = {k: (name_of(params[k]) if s in clashes and name_of(params[k]) else s) for k, s in short.items()}
     for u in uses:
         u.weight.name = names[id(u.weight.param)]
     return list(dict.fromkeys(names.values()))
@@ -538,7 +541,7 @@ def _add_connections(G: nx.DiGraph, tracer: _Tracer, use: _Use, grads_kept: bool
                         continue
                     grad = grads[i][j] if kept else missing
                     _add_edge(G, source.node(r), dest.node(k), dict(
-                        kind="connection", weight=w.name, parameter=str(w.param.name or w.name), i=i, j=j,
+                        kind="connection", weight=w.name, parameter=name_of(w.param) or w.name, i=i, j=j,
                         value=None if values is None else values[i][j], grad=grad, step=m.step,
                         label=f"{w.name}[{i},{j}]"))
 
