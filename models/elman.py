@@ -166,13 +166,13 @@ class ElmanRNN(Model):
             raise ValueError(f"ElmanRNN: input_mode {self.input_mode!r} takes an initial state of shape "
                              f"(batch, {width}), got {arr.shape}")
         if self.input_mode == "initial_all":
-            return (am.Tensor(arr) if not isinstance(x, am.Tensor) else x), arr.shape[0], int(steps)
+            return am.tag(am.Tensor(arr) if not isinstance(x, am.Tensor) else x, "h0"), arr.shape[0], int(steps)
         base = self.initial_state(arr.shape[0])
         chosen = np.zeros((1, self.n_hidden))
         chosen[0, self.input_units] = 1.0
         placed = np.zeros((arr.shape[0], self.n_hidden))
         placed[:, self.input_units] = arr
-        return base * (1.0 - chosen) + placed, arr.shape[0], int(steps)
+        return am.tag(base * (1.0 - chosen) + placed, "h0"), arr.shape[0], int(steps)
 
     def predict(self, x: Any, steps: int | None = None) -> np.ndarray:
         """Output activities (probabilities for logistic outputs) without recording."""

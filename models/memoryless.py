@@ -105,7 +105,7 @@ class _DelayTaps(Model):
             use[key] = value
         return use
 
-    def _step(self, features: np.ndarray, p: Mapping[str, Any]) -> Any:
+    def _step(self, features: np.ndarray, p: Mapping[str, Any], t: int) -> Any:
         raise NotImplementedError
 
     def __call__(self, x: Any, params: Mapping[str, Any] | None = None) -> am.Tensor:
@@ -121,7 +121,7 @@ class _DelayTaps(Model):
         outputs = []
         for t in range(feats.shape[0]):
             with am.scope(self.name, step=t):
-                y = am.tag(self._step(am.tag(feats[t], "x", t), p), "y", t)
+                y = am.tag(self._step(am.tag(feats[t], "x", t), p, t), "y", t)
             outputs.append(y if isinstance(y, am.Tensor) else am.Tensor(y))
         return am.stack(outputs, axis=0)
 
@@ -164,7 +164,7 @@ class Autoregressive(_DelayTaps):
         self.add_parameter("W", rng.normal(0.0, 1.0 / np.sqrt(self.n_features), (self.n_features, self.n_out)))
         self.add_parameter("b", np.zeros(self.n_out))
 
-    def _step(self, features: np.ndarray, p: Mapping[str, Any]) -> Any:
+    def _step(self, features: np.ndarray, p: Mapping[str, Any], t: int) -> Any:
         return features @ p["W"] + p["b"]
 
     def fit_least_squares(self, batch_or_x: Batch | Any, y: Any = None, mask: Any = None) -> "Autoregressive":
@@ -258,11 +258,11 @@ class FeedForward(_DelayTaps):
         self.add_parameter("W_out", rng.normal(0.0, 1.0 / np.sqrt(sizes[-1]), (sizes[-1], self.n_out)))
         self.add_parameter("b_out", np.zeros(self.n_out))
 
-    def _step(self, features: np.ndarray, p: Mapping[str, Any]) -> Any:
+    def _step(self, features: np.ndarray, p: Mapping[str, Any], t: int) -> Any:
         f = ACTIVATIONS[self.activation]
         h: Any = features
         for i in range(1, len(self.hidden) + 1):
-            h = f(h @ p[f"W{i}"] + p[f"b{i}"])
+            h = am.tag(f(h @ p[f"W{i}"] + p[f"b{i}"]), f"h{i}", t)  # named for the drawings
         return h @ p["W_out"] + p["b_out"]
 
 

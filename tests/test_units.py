@@ -307,16 +307,22 @@ def test_a_tensor_is_accepted_and_a_tagged_root_is_a_layer_not_a_loss():
 
 
 def test_weights_whose_units_are_not_tagged_are_listed_as_untraced():
-    net = models.FeedForward(n_in=1, k=2, hidden=3)
-    x = np.arange(4.0)[:, None, None]
+    W1, W_out = am.Parameter(np.ones((1, 3)), name="ff.W1"), am.Parameter(np.ones((3, 1)), name="ff.W_out")
     with am.Tape() as tape:
-        net(x).sum()
-    U = units_graph(am.graph_of(tape))                       # its hidden layer is not tagged
+        for t in range(4):
+            with am.scope("ff", step=t):
+                hidden = am.tanh(am.tag(np.full((1, 1), float(t)), "x", t) @ W1)   # not tagged
+                am.tag(hidden @ W_out, "y", t)
+    U = units_graph(am.graph_of(tape))
     why = U.graph["untraced"]
     assert len(why) == 2 * 4                                 # W1 and W_out, in each of the 4 steps
     assert sum(w.startswith("W1 at step") and "output reaches no tagged tensor" in w for w in why) == 4
     assert sum(w.startswith("W_out at step") and "left operand is not a tagged tensor" in w for w in why) == 4
     assert {d["layer"] for _, d in U.nodes(data=True) if d["kind"] == "unit"} == {"x", "y"}
+    net = models.FeedForward(n_in=1, k=2, hidden=3)          # the model tags its hidden layers
+    with am.Tape() as tape:
+        net(np.arange(4.0)[:, None, None]).sum()
+    assert not units_graph(am.graph_of(tape)).graph["untraced"]
 
 
 def test_memoryless_models_draw_their_taps():

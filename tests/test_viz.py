@@ -187,7 +187,7 @@ def test_the_printed_contributions_add_up_to_the_printed_total(elman_tape):
         total = G.nodes[_weight(G, name)]["grad_norm"]
         terms = _printed_terms(src, name)
         assert len(terms) == 5
-        printed = float(re.search(rf"{name} \([^)]*\)\\nused by 5 steps\\n\|G\| = ([\d.]+)", src).group(1))
+        printed = float(re.search(rf"{name} \([^)]*\), used by 5 steps\\n\|G\| = ([\d.]+)", src).group(1))
         assert printed == pytest.approx(total, abs=0.5 * 10 ** -fixed_decimals(total))
         assert sum(terms) == pytest.approx(printed, abs=len(terms) * 10 ** -fixed_decimals(total))
     assert "add up to |G|" in src   # the legend says what they are
@@ -415,15 +415,34 @@ def test_a_size_fits_its_box_with_readable_text(size):
     with am.Tape(keep_grads=True) as tape:
         loss = models.sequence_loss(net(batch.x), batch)
     loss.backward()
+    box = viz.dot.parse_size(size)
     for detail in ("units", "ops"):
         d = viz.draw(tape, detail=detail, size=size)
         svg = d.svg()
-        w_pt = float(re.search(r'width="([\d.]+)pt"', svg).group(1))
-        box = viz.dot.parse_size(size)
-        assert w_pt <= box.width * 72 + 1
-        if size == "slide":
-            assert smallest_text_px(svg, 1280) >= 12, detail
+        w_pt, h_pt = (float(v) for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+        assert w_pt <= box.width * 72 + 1 and h_pt <= box.height * 72 + 1
         assert "showing step" in d.caption   # 9 steps do not fit: a window, said in the caption
+        # on the slide (the drawing at its size on a 16:9 page shown 1280 px wide) the smallest
+        # text is 12 px, or the caption says it could not be
+        if size == "slide" and "does not fit" not in d.caption:
+            assert smallest_text_px(svg, 1280, box=box) >= 12, detail
+    if size == "slide":   # the lecture net's units picture does fit
+        d = viz.draw(tape, detail="units", size=size)
+        assert "does not fit" not in d.caption and smallest_text_px(d.svg(), 1280, box=box) >= 12
+
+
+def test_a_use_outside_the_steps_is_drawn_and_counted():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch) + 0.5 * am.sum(net["W_hh"] * net["W_hh"])  # decay
+    loss.backward()
+    src = viz.draw(tape, detail="ops", size=None).source
+    G = viz.to_networkx(tape)
+    total = G.nodes[_weight(G, "W_hh")]["grad_norm"]
+    assert total == pytest.approx(np.linalg.norm(net["W_hh"].grad), rel=1e-12)
+    terms = _printed_terms(src, "W_hh")
+    assert len(terms) == 4 + 1 and "not in a step" in src   # steps 0-3 (step 4 sends none) and the decay
+    assert sum(terms) == pytest.approx(total, abs=len(terms) * 10 ** -fixed_decimals(total))
 
 
 def test_sizes_and_fonts_are_checked():
@@ -565,3 +584,54 @@ def test_a_long_unroll_is_drawn_by_default_within_seconds():
     ET.fromstring(d.svg())
     assert "showing steps" in d.caption
     assert time.perf_counter() - t0 < 30   # generous: bench_viz.py reports the real figure
+
+
+def test_the_units_picture_says_why_no_gradient_is_shown_and_what_it_could_not_trace():
+    net, batch = _lecture_net(bits=2)
+    loss = models.sequence_loss(net(batch.x), batch)
+    assert "no gradients shown" in viz.draw(loss).caption          # a tensor: structure only
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    assert "call backward()" in viz.draw(tape, detail="units").caption
+    # a matmul of a weight whose left operand is no tagged layer: said, not silently left out
+    W = am.Parameter(np.ones((2, 2)), name="W")
+    with am.Tape(keep_grads=True) as tape2:
+        h = am.tag(np.ones((1, 2)), "x", 0)
+        with am.scope("net", step=0):
+            y = am.tag(am.tanh(h @ W), "y", 0)
+            z = am.tanh(am.tanh(y) @ W)                               # untagged input
+        loss2 = am.sum(z) + am.sum(y)
+    loss2.backward()
+    assert "not drawn" in viz.draw(tape2, detail="units").caption
+
+
+def test_the_units_loss_is_the_loss_not_the_last_op():
+    net, batch = _lecture_net(bits=2)
+    with am.Tape(keep_grads=True) as tape:
+        out = net(batch.x)
+        loss = models.sequence_loss(out, batch)
+        probs = am.sigmoid(out)                                       # after the loss, on the tape
+    loss.backward()
+    U = viz.to_networkx(tape, detail="units")
+    assert U.nodes["loss"]["value"] == pytest.approx(float(loss.value))
+    assert probs.shape == out.shape
+
+
+def test_every_models_layers_are_traced():
+    ff = models.FeedForward(n_in=1, k=3, hidden=(4,), seed=0)
+    with am.Tape(keep_grads=True) as tape:
+        loss = am.sum(ff(np.zeros((3, 1, 1))))
+    loss.backward()
+    U = viz.to_networkx(tape, detail="units")
+    assert not U.graph["untraced"] and {"x", "h1", "y"} <= set(U.graph["layers"])
+    net = models.ElmanRNN(3, 3, 1, input_mode="initial_all", seed=0)
+    with am.Tape(keep_grads=True) as tape:
+        loss = am.sum(net(np.ones((2, 3)), steps=4))
+    loss.backward()
+    U = viz.to_networkx(tape, detail="units")
+    assert not U.graph["untraced"]
+    total = np.zeros((3, 3))
+    for _, _, d in U.edges(data=True):
+        if d.get("weight") == "W_hh":
+            total[d["i"], d["j"]] += d["grad"]
+    np.testing.assert_allclose(total, net["W_hh"].grad, atol=1e-12)

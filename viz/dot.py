@@ -1,16 +1,17 @@
 """One DOT writer for every view: step clusters in a row, the time ruler, shared-weight stubs,
 labels with meaning, tooltips, the legend, all sized for a slide, a page or a box of your own.
 
-Layout, found by trying (Graphviz's dot): data flows bottom to top inside a step (rankdir=BT);
-an invisible *ruler*, one point per column chained left to right at the lowest rank and tied to
-the bottom of each column, keeps the steps in time order at one height. The columns are: what
-comes before the steps (rare), the steps and the gaps of a window, then one column after the
-last step with the loss and everything else computed from all steps, so no such node can sit
-between two steps. Edges between steps do not constrain the ranks (else each step would start
-higher than the one before). A weight used by every step would be one node with an edge into
-every cluster, which takes dot minutes to lay out for 50 steps; instead each step has a dashed
-stub that lists the shared weights it uses with this step's contribution to each, and the
-column after the last step holds one summary per weight with its total.
+Layout, found by trying (Graphviz's dot): time and data both run left to right (rankdir=LR);
+invisible *gates*, one point between every two columns chained left to right, come before every
+node of a column and after every node of the one before, so the columns take turns along the
+ranks: the steps in time order at one height, an edge from step t into t+1 forward across one
+gate (a top-to-bottom layout routes those edges as loops around the clusters). The columns are:
+what comes before the steps (rare), the steps and the gaps of a window, then one column after
+the last step with the loss and everything else computed from all steps, so no such node can sit
+between two steps. A weight used by every step would be one node with an edge into every
+cluster, which takes dot minutes to lay out for 50 steps; instead each step has a dashed stub
+that lists the shared weights it uses with this step's contribution to each, and one summary
+per weight holds its total.
 """
 from __future__ import annotations
 
@@ -321,10 +322,10 @@ def _column_title(col: Any) -> str:
 def _stub(w: _Writer, col: Any, uses: list[tuple[str, str]], per_use: bool) -> str | None:
     """One dashed box per step listing the shared weights it uses, each with this step's
     contribution to the weight's total; an edge from it to every use carries that use's pen."""
-    if not uses or not isinstance(col, int):
+    if not uses or not (isinstance(col, int) or col in ("before", "after")):
         return None
     G = w.G
-    stub = f"stub{col}"
+    stub = f"stub{col}"  # outside the steps too (weight decay on W_hh): every use's term is drawn
     by_weight: dict[str, list[str]] = defaultdict(list)
     for s_node, v in uses:
         by_weight[s_node].append(v)
@@ -336,7 +337,8 @@ def _stub(w: _Writer, col: Any, uses: list[tuple[str, str]], per_use: bool) -> s
             lines.append(f"{name} {fmt_term(c, w.decimals[s_node])}")
         else:
             lines.append(name)
-    head = "shared weights: contribution" if w.grads_shown else "shared weights"
+    head = "shared weights" + ("" if isinstance(col, int) else ", not in a step") + (
+        ": contribution" if w.grads_shown else "")
     text = head + "\n" + "\n".join(lines)
     w.out.append(f"    {stub} [{dot_attrs({'label': text, 'shape': 'box', 'style': 'dashed,filled', 'fillcolor': '#eef4fb', 'color': '#6a8fbf', 'fontcolor': '#223355', 'fontsize': f'{w.size.small:g}', 'class': 'shared-stub', 'tooltip': 'the shared weights this step uses, each with the part of its total gradient this step contributes'})}];")
     if per_use:
@@ -363,14 +365,13 @@ def _summaries(w: _Writer, nodes: list[str]) -> None:
     for s_node in nodes:
         d = G.nodes[s_node]
         n_steps = d.get("steps_used") or len({G.nodes[v].get("step") for v in G.successors(s_node)})
-        lines = [f"{d['label']} {d.get('shape', '')}", f"used by {n_steps} steps"]
+        lines = [f"{d['label']} {d.get('shape', '')}, used by {n_steps} steps"]
         if not w.grads_shown:
             pass  # the caption says why no gradient is shown
         elif d.get("grad_norm") is None or d["grad_norm"] == 0:
             lines.append("no gradient")
-        else:
+        else:  # the legend says the contributions add up to it
             lines.append(f"|G| = {fmt_term(d['grad_norm'], w.decimals[s_node]).lstrip('+')}")
-            lines.append("= sum of the contributions")
         fill = "#dbe9f6" if d["kind"] == "param" else "#f5f5f5"
         w.out.append(f"    {w.ids[s_node]} [{dot_attrs({'label': chr(10).join(lines), 'shape': 'box', 'style': 'filled', 'fillcolor': fill, 'tooltip': _tooltip(d)})}];")
 
@@ -381,13 +382,15 @@ def _legend(w: _Writer) -> str:
     lines = [w.scale.legend(fontsize=w.size.small)]
     if w.shared:
         note = ("a step's contribution to a shared weight:\nthe length of its gradient G_t\nalong the total G, "
-                "<G_t, G>/|G|;\nthey add up to |G| (a negative one\npushes against the others)")
+                "<G_t, G>/|G|;\nthe contributions add up to |G|\n(a negative one pushes against\nthe others)")
         lines.append(f"    legend_note [label={quote(note, justify='l')}, shape=plaintext, fontsize={w.size.small:g}];")
     return "\n".join(lines)
 
 
-def smallest_text_px(svg: str, width_px: float = 1280) -> float:
-    """The height in pixels of the smallest text of an SVG shown ``width_px`` wide.
+def smallest_text_px(svg: str, width_px: float = 1280, box: Size | None = None) -> float:
+    """The height in pixels of the smallest text of an SVG shown ``width_px`` wide, or, with a
+    ``box`` (a :class:`Size`), of the SVG placed at its own size on a page of that box shown
+    ``width_px`` wide (a slide: a narrow drawing is not blown up to the slide's width).
 
     Font sizes may be set on the text or inherited from an enclosing element; transforms that
     scale are followed.
@@ -399,11 +402,15 @@ def smallest_text_px(svg: str, width_px: float = 1280) -> float:
     import re
     import xml.etree.ElementTree as ET
 
+    frame = box
     root = ET.fromstring(svg.encode() if isinstance(svg, str) else svg)
-    box = (root.get("viewBox") or "").split()
-    if len(box) != 4:
+    vb = (root.get("viewBox") or "").split()
+    if len(vb) != 4:
         raise ValueError("smallest_text_px: the SVG has no viewBox")
-    per_unit = width_px / float(box[2])
+    per_unit = width_px / float(vb[2])
+    if frame is not None:  # the drawing's own size in points, on a page frame.width inches wide
+        width_pt = float(re.match(r"[\d.]+", root.get("width") or vb[2]).group(0))
+        per_unit = (width_pt / float(vb[2])) * width_px / (frame.width * 72)
     smallest = math.inf
 
     def walk(el: Any, size: float | None, scale: float) -> None:

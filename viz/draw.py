@@ -20,7 +20,7 @@ from .dot import Size, parse_size, write_dot
 from .graph import GRADS_NOTE, to_networkx
 from .render import Diagram, RenderError, render
 from .scale import MagnitudeScale
-from .unit_dot import width_of, write_units_dot
+from .unit_dot import size_of, write_units_dot
 from .units import rolled_units
 
 AUTO_MAX_UNITS = 12  # detail="auto" draws units when no step has more than this many
@@ -61,8 +61,8 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
     "ops" (every primitive), "modules" (a node per module call per step) or "auto" (units for
     small tagged nets, up to 12 units a step; else modules, or ops for small untagged graphs).
     ``steps``: None (what fits), an int k (the first k and the last k) or a pair (start, stop).
-    ``size``: "slide" (16:9, the smallest text at least 12 px when shown 1280 px wide: picks the
-    detail, unless you gave one, and a window of steps that fit), "page", (width, height) in
+    ``size``: "slide" (16:9, the smallest text at least 12 px when the slide is shown 1280 px
+    wide: picks a window of steps that fits, and says so when even one step does not), "page", (width, height) in
     inches, or None (natural size); ``fontsize`` in points. ``scale``: one
     :class:`MagnitudeScale` shared by diagrams that are compared. ``labels``: print every
     magnitude on its edge. The caption says what was chosen and what was left out.
@@ -89,11 +89,15 @@ def draw(source: Any, view: str = "unrolled", detail: str = "auto", steps: Any =
     G, detail = _export(source, detail, constants, notes)
     title = title if title is not None else TITLES.get((view, detail))
     grads_note = GRADS_NOTE.get(G.graph.get("grads", "shown"), "")
+    if detail == "units" and G.graph.get("untraced"):  # connections it could not trace: said, not hidden
+        notes.append(f"not drawn (no tagged layer to draw them in): {'; '.join(G.graph['untraced'][:3])}"
+                     + (f" and {len(G.graph['untraced']) - 3} more" if len(G.graph["untraced"]) > 3 else "")
+                     + "; the totals count only what is drawn")
     scale = scale or MagnitudeScale.from_graphs(G)
     if detail == "units":
         return _draw_units(G, view, steps, scale, box, title, notes, grads_note, labels)
     if view == "rolled":
-        H = views.rolled(G) if detail != "units" else _rolled_units(G)
+        H = views.rolled(G)
         notes.append("a weight's edge carries the norm of its total gradient, other edges the sum over time")
         return _diagram(H, scale, box, title, notes, grads_note, labels, detail)
     if detail == "modules":
@@ -155,18 +159,26 @@ def _draw_units(U: nx.DiGraph, view: str, steps: Any, scale: MagnitudeScale, box
     elif box is None or not math.isfinite(box.width):
         keep = all_steps
     else:
-        keep = _fit_units(U, all_steps, box)
+        keep = _fit_units(U, all_steps, box, len(notes) + 2 + bool(grads_note))
+        w, h = size_of(U, keep, box, len(notes) + 2 + bool(grads_note))
+        if w > box.width * 72 + 1 or h > box.height * 72 + 1:
+            notes = notes + [TOO_BIG.format(name=box.name)]
     if len(keep) < len(all_steps):
         notes = notes + [views.window_note(keep, len(all_steps))]
     caption = _caption(title, notes, grads_note)
     return Diagram(write_units_dot(U, scale, box, caption, labels, keep=keep), caption=caption, engine="neato")
 
 
-def _fit_units(U: nx.DiGraph, all_steps: list[int], box: Size) -> list[int]:
-    """The most steps whose drawing fits the box's width (see :func:`viz.views.windows`)."""
-    limit = box.width * 72
-    options = views.windows(all_steps)
-    return _first_fit(options, lambda keep: width_of(U, keep, box) <= limit)
+TOO_BIG = "even one step does not fit the {name} at this font: drawn smaller (size=None, or an .html page, for all of it)"
+
+
+def _fit_units(U: nx.DiGraph, all_steps: list[int], box: Size, caption_lines: int) -> list[int]:
+    """The most steps whose drawing fits the box (see :func:`viz.views.windows`)."""
+    def fits(keep: list[int]) -> bool:
+        w, h = size_of(U, keep, box, caption_lines)
+        return w <= box.width * 72 and h <= box.height * 72
+
+    return _first_fit(views.windows(all_steps), fits)
 
 
 def _first_fit(options: list, fits: Any) -> Any:
@@ -235,5 +247,9 @@ def _fit(G: nx.DiGraph, scale: MagnitudeScale, box: Size, title: str | None, not
             return True  # nothing to measure with: the caller renders (and fails) later
         return w <= box.width + 1e-6 and h <= box.height + 1e-6
 
-    keep = _first_fit(views.windows(G.graph["steps"]), fits)
+    options = views.windows(G.graph["steps"])
+    keep = _first_fit(options, fits)
+    if keep == options[-1] and not fits(keep):
+        notes = notes + [TOO_BIG.format(name=box.name)]
+        made.pop(tuple(keep), None)
     return made.get(tuple(keep)) or _windowed(G, keep, scale, box, title, notes, grads_note, labels, detail)

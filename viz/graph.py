@@ -100,7 +100,7 @@ def _tag_attrs(tag: am.Tag | None) -> dict[str, Any]:
     return {"tag": str(tag), "tag_name": tag.name, "tag_index": tag.index}
 
 
-def _grads_state(nodes: list[am.GraphNode]) -> str:
+def grads_state(nodes: list[am.GraphNode]) -> str:
     if not nodes or nodes[0].input_grads is None:
         return "not kept"
     if all(n.output_grad is None for n in nodes):
@@ -158,7 +158,7 @@ def to_networkx(source: Any, constants: bool = True, detail: str = "ops") -> nx.
 
 
 def _ops_graph(nodes: list[am.GraphNode], constants: bool) -> nx.DiGraph:
-    G = nx.DiGraph(grads=_grads_state(nodes))
+    G = nx.DiGraph(grads=grads_state(nodes))
     node_id = {id(n): f"op{n.index}" for n in nodes}
     leaves: dict[int, str] = {}
     edge_grads: dict[tuple[str, str], Any] = {}

@@ -349,10 +349,11 @@ def _connections(U: nx.DiGraph):
                 yield a, b, e
 
 
-def width_of(U: nx.DiGraph, keep: list[int] | None, size: Size) -> float:
-    """The drawing's width in points for the steps ``keep`` (for fitting a slide)."""
+def size_of(U: nx.DiGraph, keep: list[int] | None, size: Size, caption_lines: int = 1) -> tuple[float, float]:
+    """The drawing's width and height in points for the steps ``keep`` (for fitting a slide)."""
     g = Geometry(size.small)
-    return plan(U, keep, g).width + _after_width(U, g)
+    p = plan(U, keep, g)
+    return p.width + _after_width(U, g), p.height + 1.3 * (size.fontsize + 2) * caption_lines + 12
 
 
 def _after_width(U: nx.DiGraph, g: Geometry) -> float:

@@ -43,7 +43,7 @@ import numpy as np
 
 import autograd_mini as am
 
-from .graph import name_of, short_name
+from .graph import grads_state, name_of, short_name
 
 __all__ = ["units_graph", "rolled_units"]
 
@@ -246,6 +246,7 @@ class _Tracer:
             return [(m, start)]
         found: dict[int, tuple[am.GraphNode, np.ndarray]] = {}
         stack = [(m, start)]
+        seen: set[tuple[int, bytes]] = set()  # a diamond (z * z) is walked once, not once per path
         while stack:
             node, cols = stack.pop()
             for reader, pos in self.readers.get(id(node), ()):
@@ -254,7 +255,8 @@ class _Tracer:
                     continue
                 if reader.tag is not None:
                     found.setdefault(id(reader), (reader, moved))
-                else:
+                elif (id(reader), moved.tobytes()) not in seen:
+                    seen.add((id(reader), moved.tobytes()))
                     stack.append((reader, moved))
         return list(found.values())
 
@@ -487,15 +489,28 @@ def units_graph(nodes: list[am.GraphNode] | am.Tape | am.Tensor) -> nx.DiGraph:
     for n in nodes:
         for source, grad in elementwise.get(id(n), {}).values():
             _add_elementwise(G, tracer.layer_of(source), tracer.layer_of(n), grad, grads_kept, flows)
-    root = nodes[-1]
+    root = _loss_of(nodes)
     if not (root.tag is not None and root.tag in tracer.layers):
         _add_loss(G, root, [tracer.layer_of(o) for o in tracer.outputs(root)], tracer, grads_kept)
     G.graph.update(
         steps=sorted({d["step"] for _, d in G.nodes(data=True) if d.get("step") is not None}),
         layers=_layer_order(tracer.layers.values(), flows),
         weights=weights, grads_kept=grads_kept, untraced=tracer.untraced, rolled=False,
+        grads=grads_state(nodes),
     )
     return G
+
+
+def _loss_of(nodes: list[am.GraphNode]) -> am.GraphNode:
+    """The loss: the op tagged "loss", else the one backward started from (its gradient is the
+    seed, and nothing recorded reads it), else the newest op nothing reads."""
+    tagged = [n for n in nodes if n.tag is not None and n.tag.name == "loss"]
+    if tagged:
+        return tagged[-1]
+    read = {id(x) for n in nodes for x in n.inputs if isinstance(x, am.GraphNode)}
+    ends = [n for n in nodes if id(n) not in read]
+    seeded = [n for n in ends if n.output_grad is not None]
+    return (seeded or ends or nodes)[-1]
 
 
 def _refuse(nodes: list[am.GraphNode]) -> None:
