@@ -187,6 +187,10 @@ class Node:
         return f"Node({self.index}: {self.op} in {format_scope(self.scope)})"
 
 
+def _array(g: Any) -> Any:
+    return getattr(g, "value", g)  # a Tensor's array; an array or None as it is
+
+
 class Tape:
     """Collects the nodes recorded while it is open, in execution order.
 
@@ -227,9 +231,10 @@ class Tape:
         out = []
         for node in self.nodes:
             inputs = tuple(made.get(id(a), a) for a in node.inputs)
-            grads = tuple(node.input_grads) if node.keep_grads else None
+            # A backward with create_graph keeps tensors as the gradients: the graph gives arrays.
+            grads = tuple(_array(x) for x in node.input_grads) if node.keep_grads else None
             g = GraphNode(node.index, node.op, inputs, node.scope, tuple(node.output.shape), node.tag,
-                          node.output.value, grads, node.output_grad)
+                          node.output.value, grads, _array(node.output_grad))
             made[id(node.output)] = g
             out.append(g)
         return out

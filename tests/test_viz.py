@@ -635,3 +635,17 @@ def test_every_models_layers_are_traced():
         if d.get("weight") == "W_hh":
             total[d["i"], d["j"]] += d["grad"]
     np.testing.assert_allclose(total, net["W_hh"].grad, atol=1e-12)
+
+
+def test_a_tape_whose_backward_made_a_graph_is_still_drawn():
+    W = am.Parameter(np.eye(2) * 0.5, name="W")
+    with am.Tape(keep_grads=True) as tape:
+        h = np.ones((1, 2))
+        for t in range(2):
+            with am.scope("rnn", step=t):
+                h = am.tanh(h @ W)
+        loss = am.sum(h)
+    (g,) = am.gradients(loss, [W], create_graph=True)
+    G = viz.to_networkx(tape)
+    assert G.nodes[_weight(G, "W")]["grad_norm"] == pytest.approx(np.linalg.norm(g.value), rel=1e-12)
+    viz.draw(tape, detail="ops", size=None).svg()
