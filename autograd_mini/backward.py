@@ -45,7 +45,7 @@ def _leading_to(root: list, wanted: set[int]) -> set[int]:
     found = []
     while stack:
         rec = stack.pop()
-        if type(rec) is not list or rec[VALS] is None:  # a leaf; or freed: an error only if visited
+        if type(rec) is not list:  # a leaf (a freed record is walked on: visiting it raises the error)
             continue
         found.append((rec[SEQ], rec))
         for i in rec[PARENTS]:
@@ -72,7 +72,9 @@ def _graph_args(rec: list) -> tuple[Tensor, tuple]:
     for i, e in enumerate(inputs):
         if _is_record(e):
             v = vals[i]
-            args.append(_new(v if type(v) is np.ndarray else _zeros_view(e[SHAPE]), True, e))
+            v = v if type(v) is np.ndarray else _zeros_view(e[SHAPE])
+            # A record with no parents is an op on named constants (kept for graph_of): a constant here.
+            args.append(_new(v, True, e) if e[PARENTS] else _new(v, False))
         else:
             args.append(e)
     ans = rec[ANS]
@@ -250,7 +252,10 @@ class _Pending(list):
         elif self.owned:
             self.base += c
         else:
-            self.base, self.owned = self.base + c, True
+            # Ours only if it is an array: the sum of 0-d gradients is a numpy scalar, which
+            # cannot be added into (a getitem buffer of a 0-d tensor lost its gradient so).
+            s = self.base + c
+            self.base, self.owned = s, type(s) is np.ndarray
 
     def flush(self) -> None:
         if not self:
@@ -267,7 +272,7 @@ class _Pending(list):
             e.add_note(f"in the backward pass of {self.op.name} (argument {self.op.sum_vjp[0]}), "
                        f"summing the gradients of {len(self)} uses")
             raise
-        self.owned = True
+        self.owned = type(self.base) is np.ndarray
         self.held = 0
         self.clear()
 
@@ -328,9 +333,13 @@ def backward(output: Tensor, gradient: Any = None, retain_graph: bool = False) -
     else:
         found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
     for t, g, owned in found.values():
-        if not owned or g.dtype != t.dtype:
-            g = np.array(g, dtype=t.dtype)  # own, writable, contiguous
-        t.grad = g if t.grad is None else t.grad + g
+        if not owned or g.dtype != t.dtype or type(g) is not np.ndarray:
+            g = np.array(g, dtype=t.dtype)  # own, writable, contiguous, the leaf's dtype
+        if t.grad is not None:
+            g = t.grad + g
+            if type(g) is not np.ndarray:  # the sum of 0-d arrays is a numpy scalar
+                g = np.asarray(g)
+        t.grad = g
 
 
 @primitive(name="identity")
@@ -342,13 +351,31 @@ defvjp(_identity, lambda g, ans, x: g)
 saves(_identity)
 
 
+@primitive(name="astype")
+def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x`` as ``dtype``, differentiably: a float32 input's gradient with create_graph."""
+    return x.astype(dtype)
+
+
+defvjp(_cast, lambda g, ans, x, dtype: _cast(g, x.dtype), None)
+
+
+def _as_dtype(g: Any, like: Tensor, create_graph: bool) -> Any:
+    """A gradient in ``like``'s dtype (a computation that upcast a float32 input gives float64):
+    numpy arrays copied (results never share memory), recorded tensors cast on the graph."""
+    if create_graph and isinstance(g, Tensor):
+        return g if g.dtype == like.dtype else _cast(g, like.dtype)
+    return np.array(_value(g), dtype=like.dtype)
+
+
 def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
               create_graph: bool = False, retain_graph: bool | None = None) -> list[Any]:
     """d(output)/d(inputs) seeded with ``seed``, without touching any ``.grad``.
 
-    Like ``torch.autograd.grad``: returns one gradient per input (zeros where no path leads).
-    With ``create_graph=True`` the gradients are recorded Tensors that can be differentiated
-    again; otherwise numpy arrays.
+    Like ``torch.autograd.grad``: returns one gradient per input (zeros where no path leads),
+    each in its input's dtype. With ``create_graph=True`` the gradients are recorded Tensors that
+    can be differentiated again (with respect to ``seed`` too, if it is a Tensor on the graph);
+    otherwise numpy arrays.
 
     >>> import autograd_mini as am
     >>> x = am.Tensor([1.0, 2.0], requires_grad=True)
@@ -357,9 +384,17 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
     """
     if retain_graph is None:
         retain_graph = create_graph
-    seed = _seed(output, seed, "gradients")
-    if create_graph:
-        seed = Tensor(seed)
+    if create_graph and isinstance(seed, Tensor):
+        # A seed on the graph stays on it: the result is differentiable in the seed as well
+        # (gradgradcheck checks a VJP's derivative with respect to its cotangent so).
+        if seed.shape != output.shape:
+            raise ValueError(f"gradients: seed gradient has shape {seed.shape}, the output has shape {output.shape}")
+        if seed.dtype != output.dtype:
+            seed = _cast(seed, output.dtype)
+    else:
+        seed = _seed(output, seed, "gradients")
+        if create_graph:
+            seed = Tensor(seed)
     found = {}
     if isinstance(output, Tensor) and output.requires_grad:
         if output._rec is None:
@@ -372,9 +407,8 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
         if g is None:
             g = np.zeros_like(x.value)
             out.append(Tensor(g) if create_graph else g)
-        else:
-            g = g[1]
-            out.append(g if create_graph else np.array(_value(g)))  # a copy: results never share memory
+        else:  # in x's dtype, as .grad is; a copy: results never share memory
+            out.append(_as_dtype(g[1], x, create_graph))
     return out
 
 

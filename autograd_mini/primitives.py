@@ -8,6 +8,7 @@ tensors (``create_graph``) they are recorded — that is all higher-order gradie
 from __future__ import annotations
 
 import builtins
+from operator import index as _index
 from typing import Any, Sequence
 
 import numpy as np
@@ -53,10 +54,12 @@ def unbroadcast(g: Any, like: Any) -> Any:
 
 
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """The shape a reduction over ``axis`` has with keepdims=True."""
+    """The shape a reduction over ``axis`` has with keepdims=True. An axis may be anything numpy
+    takes as one (an int, a numpy integer, a 0-d integer array, a tuple of them): operator.index
+    makes it a Python int (a 0-d array is not hashable)."""
     if axis is None:
         return (1,) * len(shape)
-    axes = {a % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
+    axes = {_index(a) % len(shape) for a in (axis if isinstance(axis, tuple) else (axis,))}
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
@@ -81,9 +84,21 @@ defvjp(divide,   lambda g, ans, x, y: unbroadcast(g / y, x),
 negative = primitive(np.negative, name="negative")
 defvjp(negative, lambda g, ans, x: -g)
 
+
+def _power_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # y * x**(y-1), which is 0 where y = 0, also at x = 0 (where x**-1 is inf and 0 * inf NaN):
+    # there, and only there, the base becomes 1. The exponent stays y - 1 everywhere, so with
+    # create_graph the result still depends on y: d/dy (y x**(y-1)) = 1/x at y = 0, not x.
+    if type(y) is list:  # a constant given as a list
+        y = np.asarray(y)
+    xv = _val(x)
+    if (xv == 0).any():  # one comparison in the common case, and no extra op in the graph
+        x = where((xv == 0) & (_val(y) == 0), 1.0, _arr(x))
+    return unbroadcast(g * y * x ** (y - 1), _shape(xv))
+
+
 power = primitive(np.power, name="power")
-# y * x**(y-1) is 0 where y = 0, also at x = 0 (where x**-1 is inf): use exponent 1 there.
-defvjp(power,    lambda g, ans, x, y: unbroadcast(g * y * x ** where(_val(y) == 0, 1.0, y - 1), x),
+defvjp(power,    _power_vjp_x,
                  lambda g, ans, x, y: unbroadcast(g * log(where(_val(x) > 0, x, 1.0)) * ans, y))
 
 exp = primitive(np.exp, name="exp")
@@ -198,7 +213,13 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 
     return np.sum(x, axis=axis, keepdims=keepdims)
 defvjp(sum,      lambda g, ans, x, axis=None, keepdims=False: _reduce_vjp(g, x, axis, keepdims))
 
-mean = primitive(np.mean, name="mean")
+@primitive(name="mean")
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """numpy's mean over ``axis``. The signature is ``(x, axis, keepdims)``, as the VJP reads it:
+    numpy's third positional argument is ``dtype``, so ``mean(x, 0, True)`` asked for dtype True."""
+    if type(x) is np.ndarray:
+        return x.mean(axis=axis, keepdims=keepdims)
+    return np.mean(x, axis=axis, keepdims=keepdims)
 defvjp(mean,     lambda g, ans, x, axis=None, keepdims=False: _reduce_vjp(g, x, axis, keepdims) / _count(x, ans))
 
 
@@ -209,7 +230,13 @@ def _max_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False)
     return _reduce_vjp(g, x, axis, keepdims) * share
 
 
-max = primitive(np.max, name="max")  # noqa: A001
+@primitive(name="max")
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
+    """numpy's max over ``axis``, with the signature ``(x, axis, keepdims)`` the VJP reads
+    (numpy's third positional argument is ``out``)."""
+    if type(x) is np.ndarray:
+        return x.max(axis=axis, keepdims=keepdims)
+    return np.max(x, axis=axis, keepdims=keepdims)
 defvjp(max,      _max_vjp)
 
 reshape = primitive(np.reshape, name="reshape")
@@ -227,8 +254,9 @@ def broadcast_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, x), None)
 
 
-def _inverse_axes(axes: Sequence[int] | None, ndim: int) -> Any:
-    return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
+def _inverse_axes(axes: Any, ndim: int) -> Any:
+    # np.ravel: the axes may come as a tuple, a list, an array or (for a 1-D x) one integer
+    return None if axes is None else tuple(np.argsort(np.ravel(axes) % builtins.max(ndim, 1)))
 
 
 transpose = primitive(np.transpose, name="transpose")
@@ -337,21 +365,30 @@ minimum = primitive(np.minimum, name="minimum")
 defvjp(minimum,  lambda g, ans, x, y: unbroadcast(g * _balance(y, x), x),
                  lambda g, ans, x, y: unbroadcast(g * _balance(x, y), y))
 
+
+# np.clip(x, lo, hi) is minimum(maximum(x, lo), hi): where lo > hi every element is hi. Each
+# element's gradient goes to the one of x, lo, hi that gives its value (to x on a tie with a bound).
+def _crossed(lo: Any, hi: Any) -> Any:
+    """Where the bounds cross (lo > hi): there hi wins, whatever x is."""
+    return np.False_ if lo is None or hi is None else np.asarray(_val(lo) > _val(hi))
+
+
 def _inside(x: Any, lo: Any, hi: Any) -> np.ndarray:
     x = _val(x)
-    return (True if lo is None else x >= _val(lo)) & (True if hi is None else x <= _val(hi))
+    return (True if lo is None else x >= _val(lo)) & (True if hi is None else x <= _val(hi)) & ~_crossed(lo, hi)
 
 
 clip = primitive(np.clip, name="clip")
 defvjp(clip,     lambda g, ans, x, lo, hi: unbroadcast(g * _inside(x, lo, hi), x),
-                 lambda g, ans, x, lo, hi: unbroadcast(g * (_val(x) < _val(lo)), lo),
-                 lambda g, ans, x, lo, hi: unbroadcast(g * (_val(x) > _val(hi)), hi))
+                 lambda g, ans, x, lo, hi: unbroadcast(g * ((_val(x) < _val(lo)) & ~_crossed(lo, hi)), lo),
+                 lambda g, ans, x, lo, hi: unbroadcast(g * ((_val(x) > _val(hi)) | _crossed(lo, hi)), hi))
 
 
 @primitive
 def logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
-    """log(sum(exp(x))) without overflow; rows of -inf give -inf, not NaN."""
-    m = np.max(x, axis=axis, keepdims=True)
+    """log(sum(exp(x))) without overflow; rows of -inf give -inf, not NaN, and so does an empty
+    axis (the log of an empty sum, as in scipy and PyTorch)."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # initial: -inf over an empty axis
     m = np.where(np.isfinite(m), m, 0.0)
     with np.errstate(divide="ignore"):
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
@@ -371,8 +408,9 @@ defvjp(logsumexp, _logsumexp_vjp)
 
 @primitive
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    """exp(x) / sum(exp(x)) along ``axis``, shifted by the max so it never overflows (an empty
+    axis gives an empty result, as in PyTorch)."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))
     return e / np.sum(e, axis=axis, keepdims=True)
 defvjp(softmax,  lambda g, ans, x, axis=-1: ans * (g - sum(g * ans, axis=axis, keepdims=True)))
 
@@ -385,13 +423,19 @@ defvjp(log_softmax, lambda g, ans, x, axis=-1: g - exp(ans) * sum(g, axis=axis, 
 
 
 # --- what backward keeps: the values each VJP above reads (the rest are freed with the forward) --
-for _prim in (add, subtract, negative, sum, mean, reshape, broadcast_to, swapaxes, _concatenate, _stack):
+for _prim in (add, subtract, negative, reshape, broadcast_to, _concatenate, _stack):
     saves(_prim)                                  # shapes only
+# Axes and keepdims are kept as given: an array there (a 0-d integer array as an axis) must reach
+# the VJPs as itself, not as its shape. (A Python int is never replaced, so this costs nothing.)
+for _prim in (sum, mean, swapaxes):
+    saves(_prim, inputs=(1, 2))                   # axis (axis1) and keepdims (axis2)
 saves(transpose, inputs=(1,))                     # the axes (they may come as an array)
 saves(_getitem, inputs=(1,))                      # the index
 saves(_scatter_add, inputs=(1,))
-for _prim in (exp, sqrt, tanh, sigmoid, softmax, log_softmax):
+for _prim in (exp, sqrt, tanh, sigmoid):
     saves(_prim, ans=True)                        # the output only
+for _prim in (softmax, log_softmax):
+    saves(_prim, inputs=(1,), ans=True)           # the output and the axis
 saves(divide, inputs=(1,), ans=True)
 saves(where, inputs=(0,))
 for _prim in (multiply, log, abs, relu, matmul, maximum, minimum, clip):
@@ -422,15 +466,33 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
 
 
 def getitem(x: Any, index: Any) -> Any:
-    """``x[index]``: slices, integers and integer arrays (repeated indices accumulate gradient)."""
+    """``x[index]``: slices, integers and integer arrays (repeated indices accumulate gradient).
+
+    A Tensor in the index is read as integers (a Tensor holds floats, so ``Tensor([0, 1])`` holds
+    0.0 and 1.0; a boolean mask is a numpy array such as ``x > 0``, not a Tensor); one holding
+    anything but whole numbers is refused.
+    """
     if isinstance(index, Tensor):
-        index = index.value
+        index = _tensor_index(index)
     elif type(index) is tuple:
         for i in index:
             if isinstance(i, Tensor):  # rare: rebuild the index only then
-                index = tuple(i.value if isinstance(i, Tensor) else i for i in index)
+                index = tuple(_tensor_index(i) if isinstance(i, Tensor) else i for i in index)
                 break
     return _getitem(x, index)
+
+
+def _tensor_index(t: Tensor) -> Any:
+    """A Tensor used as an index, as integers: an int for a 0-d one, else an intp array."""
+    v = t.value
+    whole = np.isfinite(v) & (v == np.floor(v))  # a Tensor's value is always floating
+    if not whole.all():
+        bad = v[~whole].ravel()[0]
+        raise IndexError(
+            f"getitem: a Tensor used as an index must hold whole numbers, got {float(bad)!r} (shape {v.shape}); "
+            "index with integers or a boolean numpy array (x > 0), not a Tensor of fractions")
+    idx = v.astype(np.intp)
+    return int(idx) if idx.ndim == 0 else idx
 
 
 absolute = abs

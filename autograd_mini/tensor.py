@@ -153,8 +153,17 @@ class Tensor:
             )
         return self.value if dtype is None else self.value.astype(dtype)
 
-    # Comparisons give plain boolean arrays: they are not differentiable, and keeping == as
-    # identity keeps tensors hashable.
+    # Comparisons give plain boolean arrays, element-wise as numpy's and PyTorch's (so
+    # ``am.where(x == 0, 1.0, x)`` works): they are not differentiable. Hashing stays by identity
+    # (``__hash__`` below), so tensors are dict keys and set members; but ``t in some_list``,
+    # ``some_list.index(t)`` and ``.remove(t)`` compare with == and are no identity tests: look
+    # tensors up by ``id(t)`` or with ``any(u is t for u in ...)``.
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.value == _raw(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.value != _raw(other)
+
     def __lt__(self, other: Any) -> np.ndarray:
         return self.value < _raw(other)
 
@@ -168,6 +177,21 @@ class Tensor:
         return self.value >= _raw(other)
 
     __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        """numpy's truth value: a tensor of one element is its value; more (or none) raise."""
+        return bool(self.value)
+
+    def __iter__(self) -> Any:
+        """Iterate over the first axis (each element a recorded ``getitem``), as numpy does; a
+        0-d tensor raises ``TypeError`` as a 0-d array does (it used to give an empty list)."""
+        if self.value.ndim == 0:
+            raise TypeError("iteration over a 0-d Tensor")
+        return map(self.__getitem__, range(len(self.value)))
+
+    def __contains__(self, item: Any) -> bool:
+        """``v in t``: does any element equal ``v`` (numpy's rule)."""
+        return bool((self.value == _raw(item)).any())
 
 
 class Parameter(Tensor):
@@ -523,9 +547,8 @@ def tag(x: Any, name: str, index: int | None = None) -> Any:
     if not isinstance(x, Tensor):
         x = Tensor(x)
     rec = x._rec
-    if rec is None:
-        x.tag = label
-    else:
+    x.tag = label
+    if rec is not None:
         rec[TAG] = label
         if rec[NODE] is not None:
             rec[NODE].tag = label

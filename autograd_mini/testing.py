@@ -130,7 +130,8 @@ def _fmt(x: float) -> str:
 
 
 def _check(f: Callable, inputs: Sequence[Any], eps: float, atol: float, rtol: float, seed: int,
-           who: str) -> bool:
+           who: str, names: dict[int, str] | None = None) -> bool:
+    names = names or {}
     if not inputs:
         raise TypeError(f"{who}: needs at least one input")
     xs = [_as_float64(x, i, who) for i, x in enumerate(inputs)]
@@ -199,7 +200,7 @@ def _check(f: Callable, inputs: Sequence[Any], eps: float, atol: float, rtol: fl
         worst, i, idx, a_val, n_val = max(failures, key=lambda t: t[0])
         counts = ", ".join(f"input {k}: {n} of {xs[k].size}" for k, n in per_input.items())
         raise GradcheckError(
-            f"{who}: input {i}, element {idx}: analytic {_fmt(a_val)} != numeric {_fmt(n_val)} "
+            f"{who}: {names.get(i, f'input {i}')}, element {idx}: analytic {_fmt(a_val)} != numeric {_fmt(n_val)} "
             f"(worst error {_fmt(abs(a_val - n_val))}); {n_failed} element(s) failed ({counts}) "
             f"with eps={eps}, atol={atol}, rtol={rtol}",
             input_index=i, element_index=idx, analytic=a_val, numeric=n_val,
@@ -249,14 +250,17 @@ def gradgradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e
                   seed: int = 0) -> bool:
     """Check second derivatives: :func:`gradcheck` of the gradient of ``f``.
 
-    With a fixed cotangent ``v`` (drawn as in :func:`gradcheck`), let ``h(*xs)`` be the
-    gradients of ``<f(xs), v>`` with respect to all of ``xs``, computed by
+    With a cotangent ``v`` (drawn as in :func:`gradcheck`), let ``h(*xs, v)`` be the gradients
+    of ``<f(xs), v>`` with respect to all of ``xs``, computed by
     ``autograd_mini.gradients(out, xs, seed=v, create_graph=True)`` — a recorded Tensor —
-    flattened and concatenated. Then ``gradcheck(h, *inputs)`` compares the
-    Hessian-vector products of ``<f, v>`` with central differences of the gradient. It fails
-    when a VJP is right but its own derivative is not (e.g. a VJP that calls a primitive whose
-    VJP is wrong), and raises whatever error a VJP raises when it cannot be differentiated
-    (one written with raw numpy on tensors refuses with a TypeError).
+    flattened and concatenated. Then ``gradcheck(h, *inputs, v)`` compares the derivatives of
+    the VJPs with central differences, with respect to the inputs (Hessian-vector products of
+    ``<f, v>``) and, as PyTorch's gradgradcheck does, with respect to the cotangent ``v`` (the
+    last input in a failure report). It fails when a VJP is right but its own derivative is
+    not: one that calls a primitive whose VJP is wrong, or one that uses ``g`` through a path
+    that is not differentiated (``g.value``, ``g.detach()``), which every first-order check
+    passes. It raises whatever error a VJP raises when it cannot be differentiated (one
+    written with raw numpy on tensors refuses with a TypeError).
 
     >>> import numpy as np, autograd_mini as am
     >>> gradgradcheck(lambda x, y: am.tanh(x) * y ** 3, np.array([0.5, 2.0]), np.array([1.0, -0.5]))
@@ -270,13 +274,15 @@ def gradgradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e
     v = np.random.default_rng(seed).standard_normal(shape)
 
     def h(*ts: am.Tensor) -> am.Tensor:
+        *xts, vt = ts  # the cotangent is an input too: the VJPs must be differentiable in it
         with _enable_grad():  # gradcheck evaluates h under no_grad; h needs its inner graph
-            out = _flatten(f(*ts), "gradgradcheck")
-            grads = am.gradients(out, list(ts), seed=v, create_graph=True)
+            out = _flatten(f(*xts), "gradgradcheck")
+            grads = am.gradients(out, xts, seed=vt, create_graph=True)
             return am.concatenate([am.reshape(g if isinstance(g, am.Tensor) else am.Tensor(g), (-1,))
                                    for g in grads])
 
-    return _check(h, xs, eps, atol, rtol, seed + 1, "gradgradcheck")
+    return _check(h, xs + [v], eps, atol, rtol, seed + 1, "gradgradcheck",
+                  names={len(xs): "input %d (the cotangent v)" % len(xs)})
 
 
 # --- hypothesis strategies -------------------------------------------------------------------

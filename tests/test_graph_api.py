@@ -99,3 +99,19 @@ def test_an_op_on_named_constants_is_recorded_for_the_drawings_and_sends_no_grad
     with am.no_grad():
         assert am.concatenate([x0, h0], axis=1).op is None    # nothing recorded without grad mode
     assert (am.Tensor(np.ones(2)) * 2.0).op is None           # nor for unnamed constants
+
+
+def test_a_named_constant_stays_a_constant_in_second_order_and_a_freed_graph_is_refused():
+    W = am.Parameter(np.array([[0.5, -0.2], [0.1, 0.3]]), name="W")
+    c = am.tanh(am.tag(np.array([[1.0, 2.0]]), "x", 0))   # recorded for the drawings, no gradient
+    for _ in range(2):                                      # reused: once freed it must not be visited
+        W.grad = None
+        (g,) = am.gradients(am.tanh(c @ W).sum(), [W], create_graph=True)
+        (g * g).sum().backward()
+        assert W.grad is not None and np.isfinite(W.grad).all()
+    h = am.tag(np.ones((1, 2)) @ W, "h", 0)
+    assert str(h.tag) == "h_0"                              # the tensor carries its tag too
+    loss = (h * 3).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        am.gradients(loss, [W])                             # not silently zeros

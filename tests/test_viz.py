@@ -52,6 +52,15 @@ def _lecture_net(bits=2, seed=0, batch_size=1):
     return net, batch
 
 
+def _lecture_tape(bits=2):
+    """The lecture net recorded on a keep_grads tape, after backward."""
+    net, batch = _lecture_net(bits=bits)
+    with am.Tape(keep_grads=True) as tape:
+        loss = models.sequence_loss(net(batch.x), batch)
+    loss.backward()
+    return net, batch, tape
+
+
 # --- 1. numbers that are right and can be checked ---------------------------------------------
 
 def test_shared_weight_is_one_node_with_an_edge_into_every_step(elman_tape):
@@ -285,10 +294,7 @@ def _node_x(svg: str, title_contains: str) -> list[tuple[float, float]]:
 
 
 def test_steps_run_left_to_right_at_one_height_and_the_loss_stands_after_the_last():
-    net, batch = _lecture_net(bits=2)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=2)
     svg = viz.draw(tape, detail="ops", size=None).svg()
     boxes = _boxes(svg)
     steps = sorted((int(k[len("cluster_step"):]), v) for k, v in boxes.items() if k.startswith("cluster_step"))
@@ -353,10 +359,7 @@ def _node_boxes(svg: str, cls: str) -> dict[str, tuple[float, float, float, floa
 
 
 def test_the_units_picture_runs_left_to_right_at_one_height_with_h0_in_step_0_and_the_loss_after():
-    net, batch = _lecture_net(bits=2)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=2)
     d = viz.draw(tape, detail="units")
     svg = d.svg()
     boxes = sorted(_node_boxes(svg, "step&#45;box").items() or _node_boxes(svg, "step-box").items(),
@@ -380,10 +383,7 @@ def test_the_units_picture_runs_left_to_right_at_one_height_with_h0_in_step_0_an
 # --- 4-6. units, sizes, labels ------------------------------------------------------------------
 
 def test_auto_picks_units_for_a_small_net_and_says_so_and_an_explicit_detail_wins():
-    net, batch = _lecture_net(bits=2)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=2)
     d = viz.draw(tape, size=None)
     assert "detail: units" in d.caption and d.engine == "neato"
     assert d.source.count('class="unit"') == 2 * 4 + 5 * 3 + 5 * 1 + 3   # x_{t-1} from step 1, h0
@@ -395,10 +395,7 @@ def test_auto_picks_units_for_a_small_net_and_says_so_and_an_explicit_detail_win
 
 
 def test_the_units_picture_labels_every_connection_the_same_way_in_every_step():
-    net, batch = _lecture_net(bits=2)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=2)
     src = viz.draw(tape, detail="units", size=None).source
     for name, count in (("W_hh", 9 * 5), ("W_hy", 3 * 5), ("W_xh", 6 * 4)):
         labels = re.findall(rf'label="({name}\[\d,\d\])"', src)
@@ -411,10 +408,7 @@ def test_the_units_picture_labels_every_connection_the_same_way_in_every_step():
 
 @pytest.mark.parametrize("size", ["slide", "page", (8.0, 4.5)])
 def test_a_size_fits_its_box_with_readable_text(size):
-    net, batch = _lecture_net(bits=6)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=6)
     box = viz.dot.parse_size(size)
     for detail in ("units", "ops"):
         d = viz.draw(tape, detail=detail, size=size)
@@ -457,10 +451,7 @@ def test_sizes_and_fonts_are_checked():
 
 
 def test_labels_have_meaning():
-    net, batch = _lecture_net(bits=2)
-    with am.Tape(keep_grads=True) as tape:
-        loss = models.sequence_loss(net(batch.x), batch)
-    loss.backward()
+    net, batch, tape = _lecture_tape(bits=2)
     G = viz.to_networkx(tape)
     labels = {d["label"] for _, d in G.nodes(data=True)}
     assert {"h0", "x_0", "targets", "target mask", "@ W_hh", "@ W_xh"} <= labels

@@ -277,7 +277,7 @@ def write_dot(G: nx.DiGraph, scale: MagnitudeScale, size: Size | None, caption: 
     for u, v, d in G.edges(data=True):
         if u in shared:
             continue
-        cu, cv = col_of.get(u), col_of.get(v)
+        cu = col_of.get(u)
         if (cu, v) in outs:
             w.edge(u, v, d, {}, dst_id=outs[(cu, v)])
             continue

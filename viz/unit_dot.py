@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
-import numpy as np
 
 from .dot import Size, fixed_decimals, fmt_number, fmt_term
 from .render import dot_attrs, quote

@@ -143,7 +143,7 @@ def _last_axis_slice(index: Any, ndim: int) -> slice | None:
     """The slice a getitem takes along the last axis, when that is all it does to the columns."""
     parts = list(index) if type(index) is tuple else [index]
     if any(p is Ellipsis for p in parts):
-        at = parts.index(Ellipsis)
+        at = next(k for k, p in enumerate(parts) if p is Ellipsis)  # not .index: parts may be arrays
         parts[at:at + 1] = [slice(None)] * (ndim - len(parts) + 1)
     parts += [slice(None)] * (ndim - len(parts))
     if len(parts) != ndim or ndim == 0 or type(parts[-1]) is not slice:
