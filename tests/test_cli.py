@@ -184,3 +184,18 @@ def test_help_lists_the_commands_and_the_render_options():
     proc = subprocess.run([sys.executable, "-m", "viz.cli", "render", "--help"], capture_output=True, text=True)
     for option in ("--size", "--detail", "--fontsize", "--view", "--window", "--out"):
         assert option in proc.stdout
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04truncated"])
+def test_a_damaged_weights_file_is_one_line_and_exit_status_2(tmp_path, content):
+    bad = tmp_path / "w.npz"
+    bad.write_bytes(content)
+    proc = _run(["render", "--weights", str(bad), "--out", str(tmp_path / "d.svg")], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "cannot load weights" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "d.svg").exists()
+
+
+def test_train_says_where_it_writes_when_out_is_not_npz(tmp_path, capsys):
+    assert main(["train", "--steps", "2", "--quiet", "--out", str(tmp_path / "m.txt")]) == 0
+    assert (tmp_path / "m.npz").exists() and f"wrote {tmp_path / 'm.npz'}" in capsys.readouterr().out
