@@ -6,6 +6,7 @@ every op, so it is kept to plain attributes. The engine is single-threaded by de
 from __future__ import annotations
 
 import itertools
+import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, NamedTuple
 
@@ -154,24 +155,34 @@ class GraphNode:
 class Node:
     """One recorded op, as a :class:`Tape` exposes it.
 
-    ``inputs`` are the op's arguments as given (tensors and constants), ``output`` its result.
-    After a backward pass over a tape made with ``keep_grads=True``, ``output_grad`` holds the
-    gradient that reached the output and ``input_grads[i]`` the vector-Jacobian product sent
-    to input ``i`` (``None`` for inputs that got none) — the per-edge contributions.
+    ``inputs`` are the op's arguments as given (tensors and constants), ``output`` its result
+    (None once nothing else holds it: the node keeps it weakly, since the tensor's record holds
+    the node and a strong reference back would make a cycle for the garbage collector),
+    ``value`` and ``shape`` the output's. After a backward pass over a tape made with
+    ``keep_grads=True``, ``output_grad`` holds the gradient that reached the output and
+    ``input_grads[i]`` the vector-Jacobian product sent to input ``i`` (``None`` for inputs that
+    got none) — the per-edge contributions.
     """
 
-    __slots__ = ("op", "inputs", "output", "scope", "index", "keep_grads", "input_grads", "output_grad", "tag")
+    __slots__ = ("op", "inputs", "_output", "value", "shape", "scope", "index", "keep_grads", "input_grads",
+                 "output_grad", "tag")
 
     def __init__(self, op: str, inputs: tuple, output: Any, scope: tuple[Frame, ...], index: int, keep_grads: bool):
         self.tag: Tag | None = None  # set by autograd_mini.tag
         self.op = op
         self.inputs = inputs
-        self.output = output
+        self._output = weakref.ref(output)
+        self.value, self.shape = output.value, tuple(output.shape)
         self.scope = scope
         self.index = index
         self.keep_grads = keep_grads
         self.input_grads: list[Any] = [None] * len(inputs)
         self.output_grad: Any = None
+
+    @property
+    def output(self) -> Any:
+        """The op's result, while anything else holds it (else None)."""
+        return self._output()
 
     @property
     def step(self) -> int | None:
@@ -233,8 +244,10 @@ class Tape:
             inputs = tuple(made.get(id(a), a) for a in node.inputs)
             # A backward with create_graph keeps tensors as the gradients: the graph gives arrays.
             grads = tuple(_array(x) for x in node.input_grads) if node.keep_grads else None
-            g = GraphNode(node.index, node.op, inputs, node.scope, tuple(node.output.shape), node.tag,
-                          node.output.value, grads, _array(node.output_grad))
-            made[id(node.output)] = g
+            g = GraphNode(node.index, node.op, inputs, node.scope, node.shape, node.tag,
+                          node.value, grads, _array(node.output_grad))
+            result = node.output
+            if result is not None:  # a dead output's id may be a newer tensor's: only live ones match
+                made[id(result)] = g
             out.append(g)
         return out

@@ -115,3 +115,27 @@ def test_a_named_constant_stays_a_constant_in_second_order_and_a_freed_graph_is_
     loss.backward()
     with pytest.raises(RuntimeError, match="second time"):
         am.gradients(loss, [W])                             # not silently zeros
+
+
+def test_a_keep_grads_tape_makes_no_reference_cycles():
+    import gc
+
+    W = am.Parameter(np.eye(3) * 0.5, name="W")
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(20):
+            with am.Tape(keep_grads=True) as tape:
+                h = am.tag(np.ones((2, 3)), "h0")
+                for t in range(5):
+                    with am.scope("rnn", step=t):
+                        h = am.tanh(h @ W)
+                loss = am.sum(h)
+            loss.backward()
+            assert len(am.graph_of(tape)) == 11
+            del tape, h, loss
+        assert gc.collect() == 0     # everything went when its last reference did
+    finally:
+        if was:
+            gc.enable()
