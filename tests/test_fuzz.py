@@ -638,16 +638,7 @@ def b_concatenate(B: Builder) -> bool:
     for _ in range(B.int(0, 2)):
         parts.append(_same_shape_operand(
             B, s, lambda t: len(t) == nd and all(t[k] == s[k] for k in range(nd) if k != a)))
-    parts = B.perm(parts)
-    ids = tuple(p for kind, p in parts if kind == "pool")
-    consts = {k: p for k, (kind, p) in enumerate(parts) if kind == "const"}
-    labels = [B.v(p) if kind == "pool" else B.name(p) for kind, p in parts]
-
-    def fn(*ts: Any) -> Any:
-        it = iter(ts)
-        return am.concatenate([consts[k] if k in consts else next(it) for k in range(len(parts))], axis=ax)
-
-    return B.add(f"am.concatenate([{', '.join(labels)}], axis={ax})", fn, ids)
+    return _join(B, am.concatenate, "concatenate", parts, ax)
 
 
 def b_stack(B: Builder) -> bool:
@@ -658,6 +649,11 @@ def b_stack(B: Builder) -> bool:
     parts: list[tuple[str, Any]] = [("pool", i)]
     for _ in range(B.int(0, 2)):
         parts.append(_same_shape_operand(B, s, lambda t: t == s))
+    return _join(B, am.stack, "stack", parts, ax)
+
+
+def _join(B: Builder, join: Any, name: str, parts: list[tuple[str, Any]], ax: int) -> bool:
+    """concatenate or stack of pool values and constants, in a random order."""
     parts = B.perm(parts)
     ids = tuple(p for kind, p in parts if kind == "pool")
     consts = {k: p for k, (kind, p) in enumerate(parts) if kind == "const"}
@@ -665,9 +661,9 @@ def b_stack(B: Builder) -> bool:
 
     def fn(*ts: Any) -> Any:
         it = iter(ts)
-        return am.stack([consts[k] if k in consts else next(it) for k in range(len(parts))], axis=ax)
+        return join([consts[k] if k in consts else next(it) for k in range(len(parts))], axis=ax)
 
-    return B.add(f"am.stack([{', '.join(labels)}], axis={ax})", fn, ids)
+    return B.add(f"am.{name}([{', '.join(labels)}], axis={ax})", fn, ids)
 
 
 def b_where(B: Builder) -> bool:
