@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .recording import STATE, format_scope
+from .recording import BACKWARD_LOCK, _changed, _grad_mode, current, format_scope
 from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _is_record, _new,
                      _raise_anomaly, defvjp, primitive, saves)
 
@@ -75,10 +75,23 @@ def _graph_args(rec: list) -> tuple[Tensor, tuple]:
             v = v if type(v) is np.ndarray else _zeros_view(e[SHAPE])
             # A record with no parents is an op on named constants (kept for graph_of): a constant here.
             args.append(_new(v, True, e) if e[PARENTS] else _new(v, False))
-        else:
+        elif isinstance(e, Tensor):
+            # A second-order VJP must see the leaf itself (to differentiate through it), so it
+            # must still hold the array this op read.
+            if type(vals[i]) is np.ndarray and e.value is not vals[i]:
+                raise RuntimeError(
+                    f"{rec[0].name} at {format_scope(rec[SCOPE])}: an input tensor{_named(e)} was given a new "
+                    "value after this op was recorded, so its gradient cannot be differentiated again "
+                    "(create_graph); recompute the forward with the new value")
             args.append(e)
+        else:
+            args.append(vals[i])  # a constant as the record kept it (a copy, or its shape)
     ans = rec[ANS]
     return _new(ans if type(ans) is np.ndarray else _zeros_view(rec[SHAPE]), True, rec), tuple(args)
+
+
+def _named(t: Tensor) -> str:
+    return "" if t.name is None else f" ({t.name!r})"
 
 
 def _zeros_view(shape: tuple) -> np.ndarray:
@@ -88,6 +101,13 @@ def _zeros_view(shape: tuple) -> np.ndarray:
 
 def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                  create_graph: bool, retain_graph: bool) -> dict[int, tuple[Tensor, Any]]:
+    """See :func:`_walk`; one pass at a time, recording only with ``create_graph``."""
+    with BACKWARD_LOCK, _grad_mode(create_graph):
+        return _walk(output, seed, wrt, create_graph, retain_graph)
+
+
+def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
+          create_graph: bool, retain_graph: bool) -> dict[int, tuple[Tensor, Any]]:
     """Propagate ``seed`` from ``output`` back through the recorded graph.
 
     Returns ``{key: (tensor, gradient, owned)}`` for the tensors in ``wrt`` that were reached, or
@@ -103,7 +123,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
         raise _freed_error(root)
     if wanted is not None and id(root) in wanted and id(root) not in needed:
         return {id(root): (wanted[id(root)], seed, False)}
-    anomaly = STATE.anomaly
+    anomaly = current().anomaly
     special = wanted is not None or create_graph or anomaly  # else: skip their checks per node
     # A record's gradient accumulates in its GRAD slot (cleared when the record is visited, or in
     # `finally` for those never visited); a leaf's in
@@ -116,8 +136,6 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     result: dict[int, tuple[Tensor, Any, bool]] = {}
     root[GRAD] = seed
     heap = [(root[SEQ], root)]  # seqs are unique and count down: the newest record pops first
-    saved_mode = STATE.grad_enabled
-    STATE.grad_enabled = create_graph
     try:
         while heap:
             rec = heappop(heap)[1]
@@ -212,7 +230,6 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
             elif k in wanted:
                 result[k] = (wanted[k], g, k in owned)
     finally:
-        STATE.grad_enabled = saved_mode
         for rec in touched:
             rec[GRAD] = None
         for _, rec in heap:  # left over after an error
@@ -328,18 +345,19 @@ def backward(output: Tensor, gradient: Any = None, retain_graph: bool = False) -
             "computed inside no_grad(), or from inputs none of which requires grad?)"
         )
     seed = _seed(output, gradient, "backward")
-    if output._rec is None:  # a leaf: d(output)/d(output)
-        found = {_key(output): (output, seed, False)}
-    else:
-        found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
-    for t, g, owned in found.values():
-        if not owned or g.dtype != t.dtype or type(g) is not np.ndarray:
-            g = np.array(g, dtype=t.dtype)  # own, writable, contiguous, the leaf's dtype
-        if t.grad is not None:
-            g = t.grad + g
-            if type(g) is not np.ndarray:  # the sum of 0-d arrays is a numpy scalar
-                g = np.asarray(g)
-        t.grad = g
+    with BACKWARD_LOCK:  # another thread's backward never adds into a .grad between our read and write
+        if output._rec is None:  # a leaf: d(output)/d(output)
+            found = {_key(output): (output, seed, False)}
+        else:
+            found = run_backward(output, seed, None, create_graph=False, retain_graph=retain_graph)
+        for t, g, owned in found.values():
+            if not owned or g.dtype != t.dtype or type(g) is not np.ndarray:
+                g = np.array(g, dtype=t.dtype)  # own, writable, contiguous, the leaf's dtype
+            if t.grad is not None:
+                g = t.grad + g
+                if type(g) is not np.ndarray:  # the sum of 0-d arrays is a numpy scalar
+                    g = np.asarray(g)
+            t.grad = g
 
 
 @primitive(name="identity")
@@ -433,25 +451,20 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
                 raise IndexError(f"grad: argnums {i} is out of range for {len(args)} positional arguments")
         # Inside another differentiation the result must stay on the graph, whether the outer
         # variable comes in as an argument or through a closure.
-        nested = STATE.grad_enabled and (STATE.depth > 0 or any(
+        state = current()
+        nested = state.grad_enabled and (state.depth > 0 or any(
             isinstance(args[i], Tensor) and args[i].requires_grad for i in nums))
         wrt = []
         for i in nums:
             a = args[i]
-            if isinstance(a, Tensor) and a.requires_grad and STATE.grad_enabled:
+            if isinstance(a, Tensor) and a.requires_grad and state.grad_enabled:
                 t = _identity(a)  # a fresh node downstream of the outer variable
             else:
                 t = Tensor(a, requires_grad=True)
             args[i] = t
             wrt.append(t)
-        saved = STATE.grad_enabled
-        STATE.grad_enabled = True
-        STATE.depth += 1
-        try:
+        with _grad_mode(True), _changed("depth", state.depth + 1):
             out = fun(*args, **kwargs)
-        finally:
-            STATE.grad_enabled = saved
-            STATE.depth -= 1
         if not isinstance(out, Tensor):
             out_arr = np.asarray(out)
             if out_arr.size != 1 or out_arr.dtype.kind not in "fiub":

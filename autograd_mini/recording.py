@@ -1,13 +1,19 @@
 """What the engine is doing right now: grad mode, the scope stack, open tapes, anomaly checks.
 
-One module-level ``STATE`` object holds it; the recording wrapper in ``tensor.py`` reads it on
-every op, so it is kept to plain attributes. The engine is single-threaded by design.
+That state belongs to a thread or an asyncio task: ``no_grad()`` in one thread never stops
+another thread recording, and a ``Tape`` or ``scope`` sees only the ops of the code inside it.
+It lives in one ``ContextVar`` holding an immutable :class:`State`; the context managers set a new
+state and put the old field back on exit. A new thread starts from the defaults (grad on, no
+scope, no tape); an asyncio task starts from the state where it was created. The recording
+wrapper in ``tensor.py`` reads it once per op (``current()``).
 """
 from __future__ import annotations
 
 import itertools
+import threading
 import weakref
-from contextlib import contextmanager
+from contextlib import ContextDecorator
+from contextvars import ContextVar
 from typing import Any, Iterator, NamedTuple
 
 import numpy as np
@@ -28,22 +34,65 @@ def format_scope(scope: tuple[Frame, ...]) -> str:
     return " / ".join(str(f) for f in scope) if scope else "top level"
 
 
-class _State:
-    __slots__ = ("grad_enabled", "scope", "tapes", "anomaly", "counter", "depth")
+class State:
+    """The recording state of one thread or task. Never changed in place: see :func:`_changed`."""
 
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.scope: tuple[Frame, ...] = ()
-        self.tapes: list[Tape] = []
-        self.anomaly = 0
-        self.counter = itertools.count(0, -1)  # record numbers count down: newest is smallest
-        self.depth = 0  # how many grad()/value_and_grad() evaluations are running
+    __slots__ = ("grad_enabled", "scope", "tapes", "anomaly", "depth")
 
-STATE = _State()
+    def __init__(self, grad_enabled: bool = True, scope: tuple[Frame, ...] = (), tapes: tuple = (),
+                 anomaly: int = 0, depth: int = 0) -> None:
+        self.grad_enabled = grad_enabled
+        self.scope = scope
+        self.tapes = tapes  # the open Tapes, innermost last
+        self.anomaly = anomaly  # how many detect_anomaly() blocks are open
+        self.depth = depth  # how many grad()/value_and_grad() evaluations are running
+
+    def replace(self, field: str, value: Any) -> "State":
+        s = State(self.grad_enabled, self.scope, self.tapes, self.anomaly, self.depth)
+        setattr(s, field, value)
+        return s
 
 
-@contextmanager
-def scope(name: str, step: int | None = None) -> Iterator[None]:
+_STATE: ContextVar[State] = ContextVar("autograd_mini_state", default=State())
+current = _STATE.get  # the state of the running thread or task
+# Record numbers, shared by all threads (next() on a count is atomic under the GIL): they
+# count down, so the newest record is the smallest.
+COUNTER = itertools.count(0, -1)
+# Backward passes run one at a time: a pass accumulates into its graph's records, and leaves'
+# .grad are read, added and written back; recording runs in parallel.
+BACKWARD_LOCK = threading.RLock()
+
+
+class _changed(ContextDecorator):
+    """Set one field of this thread's (task's) state inside the block (``value``, or a function
+    of the old value); restore that field after, whatever else the block changed. A class, not
+    a generator: backward and every model step enter one, and this costs a third as much."""
+
+    __slots__ = ("field", "value", "saved")
+
+    def __init__(self, field: str, value: Any) -> None:
+        self.field, self.value, self.saved = field, value, []
+
+    def __enter__(self) -> None:
+        state = current()
+        old = getattr(state, self.field)
+        self.saved.append(old)  # a stack: one instance may be entered again inside itself
+        value = self.value
+        _STATE.set(state.replace(self.field, value(old) if callable(value) else value))
+
+    def __exit__(self, *exc: object) -> None:
+        _STATE.set(current().replace(self.field, self.saved.pop()))
+
+    def _recreate_cm(self) -> "_changed":  # as a decorator: a fresh one per call (threads share the function)
+        return _changed(self.field, self.value)
+
+
+def _grad_mode(enabled: bool) -> Any:
+    """Record (or not) inside the block, whatever the caller's mode."""
+    return _changed("grad_enabled", bool(enabled))
+
+
+def scope(name: str, step: int | None = None) -> Any:
     """Tag every op recorded inside with ``name`` (and ``step``); nested scopes compose.
 
     Models mark modules and time steps with it; error messages and the renderer read it back.
@@ -59,17 +108,12 @@ def scope(name: str, step: int | None = None) -> Iterator[None]:
         raise TypeError(f"scope: name must be a str, got {type(name).__name__}")
     if step is not None and not isinstance(step, (int, np.integer)):
         raise TypeError(f"scope: step must be an int or None, got {type(step).__name__}")
-    saved = STATE.scope
-    STATE.scope = saved + (Frame(name, None if step is None else int(step)),)
-    try:
-        yield
-    finally:
-        STATE.scope = saved
+    frame = Frame(name, None if step is None else int(step))
+    return _changed("scope", lambda outer: outer + (frame,))
 
 
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Run ops without recording them: results do not require grad.
+def no_grad() -> Any:
+    """Run ops without recording them: results do not require grad (in this thread or task).
 
     >>> import autograd_mini as am
     >>> w = am.Parameter([1.0], name="w")
@@ -78,19 +122,14 @@ def no_grad() -> Iterator[None]:
     >>> y.requires_grad
     False
     """
-    saved = STATE.grad_enabled
-    STATE.grad_enabled = False
-    try:
-        yield
-    finally:
-        STATE.grad_enabled = saved
+    return _grad_mode(False)
 
 
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
+def detect_anomaly() -> Any:
     """Raise ``FloatingPointError`` at the first op whose output or gradient is not finite.
 
-    The message names the op and the scope it ran in. Costs one ``isfinite`` per op while active.
+    The message names the op and the scope it ran in. Costs one ``isfinite`` per op while active
+    (in this thread or task).
 
     >>> import autograd_mini as am
     >>> x = am.Tensor([0.0], requires_grad=True)
@@ -100,11 +139,7 @@ def detect_anomaly() -> Iterator[None]:
     ...
     FloatingPointError: log produced a non-finite value (-inf) at top level
     """
-    STATE.anomaly += 1
-    try:
-        yield
-    finally:
-        STATE.anomaly -= 1
+    return _changed("anomaly", lambda n: n + 1)
 
 
 class Tag(NamedTuple):
@@ -223,11 +258,13 @@ class Tape:
         self.nodes: list[Node] = []
 
     def __enter__(self) -> "Tape":
-        STATE.tapes.append(self)
+        state = current()
+        _STATE.set(state.replace("tapes", state.tapes + (self,)))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        STATE.tapes.remove(self)
+        state = current()
+        _STATE.set(state.replace("tapes", tuple(t for t in state.tapes if t is not self)))
 
     def __len__(self) -> int:
         return len(self.nodes)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 import weakref
+from sys import getrefcount as _getrefcount
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .recording import STATE, GraphNode, Node, Tag, Tape, format_scope
+from .recording import COUNTER, GraphNode, Node, Tag, Tape, current, format_scope
 
 # Indices into a record (Tensor._rec).
 OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER, TAG, GRAD = range(13)
@@ -57,7 +58,7 @@ class Tensor:
 
     # The three attributes every op sets are slots; the rare ones (grad, name) default on the
     # class and only get an instance __dict__ when set.
-    __slots__ = ("value", "requires_grad", "_rec", "__dict__", "__weakref__")
+    __slots__ = ("_value", "requires_grad", "_rec", "__dict__", "__weakref__")
     grad: np.ndarray | None = None
     name: str | None = None
     tag: Tag | None = None  # a leaf's name in the drawings (see autograd_mini.tag)
@@ -66,28 +67,53 @@ class Tensor:
     __array_priority__ = 1000.0
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
-        self.value = np.array(_to_float_array(value, type(self).__name__), copy=True)
+        self._value = np.array(_to_float_array(value, type(self).__name__), copy=True)
         self.requires_grad = bool(requires_grad)
         self._rec: tuple | None = None
         if name is not None:
             self.name = name
 
+    # --- the value, and who may write it ----------------------------------------
+    # A recorded op that keeps a leaf's array for backward makes it read-only ("frozen") rather
+    # than copying it: weights are used by every step, and a copy per use would cost more than
+    # the op. The array thaws when nothing but this tensor holds it (every graph that kept it was
+    # backwarded or dropped): reading ``.value`` checks, so ``W.value -= lr * W.grad`` after
+    # backward works, and fails at once while a graph that still needs W is alive.
+    _frozen = False  # set (in the instance dict) only on leaves a record keeps
+
+    @property
+    def value(self) -> np.ndarray:
+        """The numpy array (shared, not copied). Read-only while a recorded graph needs it;
+        assigning a new array is always allowed and never changes what a graph recorded."""
+        if self._frozen and _getrefcount(self._value) <= _ALONE:
+            _thaw(self)
+        return self._value
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        arr = _to_float_array(new, f"{type(self).__name__}.value")
+        if not arr.flags.writeable:  # a broadcast view, or an array some graph keeps frozen
+            arr = arr.copy()
+        self._value = arr
+        if self._frozen:
+            self._frozen = False
+
     # --- plain array facts -------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.value.shape
+        return self._value.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.value.dtype
+        return self._value.dtype
 
     @property
     def ndim(self) -> int:
-        return self.value.ndim
+        return self._value.ndim
 
     @property
     def size(self) -> int:
-        return self.value.size
+        return self._value.size
 
     @property
     def op(self) -> str | None:
@@ -146,7 +172,7 @@ class Tensor:
         )
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if self.requires_grad and STATE.grad_enabled:
+        if self.requires_grad and current().grad_enabled:
             raise TypeError(
                 "numpy was given a Tensor that requires grad: the result would silently leave the "
                 "graph. Use an autograd_mini op, or tensor.detach().value / tensor.value."
@@ -213,6 +239,71 @@ def _raw(x: Any) -> Any:
     return x.value if isinstance(x, Tensor) else x
 
 
+def _alone() -> int:
+    """What ``getrefcount(t._value)`` gives in ``Tensor.value`` when only the tensor holds the
+    array (measured, since the count an interpreter reports for its own temporaries varies)."""
+    t = Tensor(0.0)
+    return _getrefcount(t._value)
+
+
+_ALONE = _alone()
+
+
+def _freeze(t: Tensor) -> None:
+    """A record keeps this leaf's array: in-place writes would change what backward reads."""
+    t._value.flags.writeable = False
+    t._frozen = True
+
+
+def _thaw(t: Tensor) -> None:
+    t._frozen = False
+    try:
+        t._value.flags.writeable = True
+    except ValueError:  # a view of a read-only array (a detached broadcast): it stays read-only
+        t._frozen = True
+        return
+    # Another thread may have recorded an op on it since the count was taken: it saw _frozen
+    # still set and did not freeze it, so look again now that _frozen is clear.
+    if _getrefcount(t._value) > _ALONE:
+        _freeze(t)
+
+
+def _own(v: Any) -> Any:
+    """A constant a record keeps, safe from the caller's later writes: a numpy array (or a list,
+    or an index tuple holding them) is copied; numbers, slices and tuples of them are immutable."""
+    kind = type(v)
+    if kind is _ndarray:
+        return v.copy()
+    if kind is tuple:
+        for e in v:
+            if type(e) is _ndarray or type(e) is list:
+                return tuple(_own(e) for e in v)
+        return v
+    if kind is list:
+        return [_own(e) for e in v]
+    if isinstance(v, np.ndarray):  # a subclass: np.memmap, np.matrix
+        return np.array(v)
+    return v
+
+
+def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tuple, tuple]:
+    """Protect what a record keeps from later writes (see ``_own``, ``_freeze``), and replace the
+    values backward does not read by their shapes. The general case: the wrapper inlines it for
+    one and two arguments."""
+    out_vals, out_inputs = list(vals), list(inputs)
+    for i, (v, e) in enumerate(zip(vals, inputs)):
+        if keep is not None and i not in keep:
+            if type(v) is _ndarray:
+                out_vals[i] = e[SHAPE] if type(e) is list else v.shape
+        elif type(e) is list:
+            pass  # a record's output: the tape owns it
+        elif e is v:
+            out_vals[i] = out_inputs[i] = _own(v)
+        elif not e._frozen:
+            _freeze(e)
+    return tuple(out_vals), tuple(out_inputs)
+
+
 _Tensor_new = object.__new__
 _NO_KWARGS: dict = {}  # shared by every record without keyword arguments (one dict fewer per op)
 _ndarray = np.ndarray
@@ -223,7 +314,7 @@ _asarray = np.asarray
 
 def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Tensor:
     t = _Tensor_new(Tensor)
-    t.value = value
+    t._value = value
     t.requires_grad = requires_grad
     t._rec = rec
     return t
@@ -232,7 +323,7 @@ def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Te
 class Op:
     """A primitive's identity: its name, numpy forward and one VJP per argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "sum_vjp", "saves", "saves_ans")
+    __slots__ = ("name", "fun", "vjps", "d0", "d1", "variadic", "sum_vjp", "saves", "saves_ans", "k0", "k1")
 
     def __init__(self, name: str, fun: Callable) -> None:
         self.name = name
@@ -248,6 +339,7 @@ class Op:
         # shapes (a tuple) only. Built-ins declare it with :func:`saves`; user ops keep all.
         self.saves: frozenset[int] | None = None
         self.saves_ans = True
+        self.k0 = self.k1 = True  # are the first two inputs kept ("0 in saves", for the hot path)
         self.d0 = self.d1 = self.variadic = False  # d0, d1: the first two arguments have VJPs
 
     def wants(self, i: int) -> bool:
@@ -299,15 +391,15 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             x, y = args
             if isinstance(x, Tensor):
                 if isinstance(y, Tensor):
-                    vals = (x.value, y.value)
+                    vals = (x._value, y._value)
                     parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
                     inputs = (x._rec or x, y._rec or y)
                 else:
-                    vals = (x.value, y)
+                    vals = (x._value, y)
                     parents = _FIRST if x.requires_grad and op.d0 else None
                     inputs = (x._rec or x, y)
             elif isinstance(y, Tensor):
-                vals = (x, y.value)
+                vals = (x, y._value)
                 parents = _SECOND if y.requires_grad and op.d1 else None
                 inputs = (x, y._rec or y)
             else:
@@ -316,7 +408,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             x = args[0]
             if not isinstance(x, Tensor):
                 return fun(x, **kwargs)
-            vals = (x.value,)
+            vals = (x._value,)
             parents = _FIRST if x.requires_grad and op.d0 else None
             inputs = (x._rec or x,)
         else:
@@ -330,11 +422,11 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         if type(out) is not _ndarray or out.dtype is not _F64:
             # numpy reductions give float64 scalars: make them 0-d arrays the cheap way
             out = _asarray(out) if type(out) is _f64 else _check_output(op, out, vals)
-        state = STATE
+        state = current()
         if state.anomaly and not np.isfinite(out).all():
             _raise_anomaly(op.name, "produced", out, state.scope)
         t = _Tensor_new(Tensor)
-        t.value = out
+        t._value = out
         if parents is None or not state.grad_enabled:
             if op.vjps is None and state.grad_enabled:
                 _check_has_vjp(op, args)
@@ -344,29 +436,46 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 _record_named_constant(op, t, inputs, vals, kwargs, state, args)
             return t
         t.requires_grad = True
-        keep = op.saves
-        if keep is not None:  # keep only the values the VJPs read; the rest as their shapes
-            if n == 2:
-                # An input that is a record has its shape tuple already: sharing it means
-                # fewer objects that live until backward, so fewer garbage-collector passes.
-                v0, v1 = vals
-                if type(v0) is _ndarray and 0 not in keep:
-                    i0 = inputs[0]
+        # Keep only the values the VJPs read, the rest as their shapes (an input that is a record
+        # has its shape tuple already: sharing it is one object fewer that lives until backward).
+        # What is kept must not change before backward: a leaf's array is frozen, a caller's
+        # array copied (see _guard; inlined here for the one- and two-argument ops).
+        if n == 2:
+            v0, v1 = vals
+            i0, i1 = inputs
+            if not op.k0:
+                if type(v0) is _ndarray:
                     v0 = i0[SHAPE] if type(i0) is list else v0.shape
-                if type(v1) is _ndarray and 1 not in keep:
-                    i1 = inputs[1]
+            elif type(i0) is not list:
+                if i0 is not v0:  # a leaf tensor
+                    if not i0._frozen:
+                        _freeze(i0)
+                elif type(v0) is not float:  # a caller's constant (a float is immutable)
+                    v0 = _own(v0)
+                    inputs = (v0, i1)
+            if not op.k1:
+                if type(v1) is _ndarray:
                     v1 = i1[SHAPE] if type(i1) is list else v1.shape
-                vals = (v0, v1)
-            elif n == 1:
-                if 0 not in keep:
-                    i0 = inputs[0]
-                    vals = (i0[SHAPE] if type(i0) is list else vals[0].shape,)
-            else:
-                vals = _as_shapes(vals, keep)
+            elif type(i1) is not list:
+                if i1 is not v1:
+                    if not i1._frozen:
+                        _freeze(i1)
+                elif type(v1) is not float:
+                    v1 = _own(v1)
+                    inputs = (inputs[0], v1)
+            vals = (v0, v1)
+        elif n == 1:
+            i0 = inputs[0]
+            if not op.k0:
+                vals = (i0[SHAPE] if type(i0) is list else vals[0].shape,)
+            elif type(i0) is not list and not i0._frozen:
+                _freeze(i0)
+        else:
+            vals, inputs = _guard(vals, inputs, op.saves)
         shape = _SHAPES.get(out.shape)
         if shape is None:
             shape = _intern_shape(out.shape)
-        t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(state.counter),
+        t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(COUNTER),
                         out if op.saves_ans else shape, shape, None, None, None, None]
         if state.tapes:
             _record_on_tapes(t, rec, args)
@@ -390,8 +499,8 @@ def _record_named_constant(op: Op, t: Tensor, inputs: tuple, vals: tuple, kwargs
     """Record an op on constants that reads a tagged tensor, with no gradient to send: backward
     never visits it (no input needs one), but :func:`graph_of` sees what the model named (an
     LSTM's step 0 concatenates x_0 and h0, two constants). Off the hot path: such ops are rare."""
-    shape = _SHAPES.get(t.value.shape) or _intern_shape(t.value.shape)
-    t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, (), state.scope, next(state.counter), shape, shape,
+    shape = _SHAPES.get(t._value.shape) or _intern_shape(t._value.shape)
+    t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, (), state.scope, next(COUNTER), shape, shape,
                     None, None, None, None]
     if state.tapes:
         _record_on_tapes(t, rec, args)
@@ -421,17 +530,13 @@ def _unwrap(op: Op, args: tuple) -> tuple[tuple | None, tuple | None, tuple | No
             if vals is None:
                 vals = list(args)
                 inputs = list(args)
-            vals[i] = a.value
+            vals[i] = a._value
             inputs[i] = a._rec or a
             if a.requires_grad and op.wants(i):
                 parents.append(i)
     if vals is None:
         return None, None, None
     return tuple(vals), (tuple(parents) or None), tuple(inputs)
-
-
-def _as_shapes(vals: tuple, keep: frozenset[int]) -> tuple:
-    return tuple(v if i in keep or type(v) is not _ndarray else v.shape for i, v in enumerate(vals))
 
 
 def defvjp(prim: Callable, *vjps: Callable | None) -> None:
@@ -478,13 +583,16 @@ def saves(prim: Callable, inputs: Sequence[int] | str = (), ans: bool = False) -
     op = _op_of(prim)
     op.saves = None if inputs == "all" else frozenset(inputs)
     op.saves_ans = bool(ans)
+    op.k0 = op.saves is None or 0 in op.saves
+    op.k1 = op.saves is None or 1 in op.saves
 
 
 def _record_on_tapes(t: Tensor, rec: list, args: tuple) -> None:
-    keep = any(tape.keep_grads for tape in STATE.tapes)
+    tapes = current().tapes
+    keep = any(tape.keep_grads for tape in tapes)
     node = Node(rec[OP].name, args, t, rec[SCOPE], -rec[SEQ], keep)
     rec[NODE] = node
-    for tape in STATE.tapes:
+    for tape in tapes:
         tape.nodes.append(node)
 
 
@@ -496,7 +604,7 @@ def _describe(v: Any) -> str:
 def _op_error(op: Op, vals: Sequence, kwargs: dict, e: Exception) -> Exception:
     args = ", ".join(_describe(v) for v in vals)
     kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
-    msg = f"{op.name}: cannot apply to ({args}{kw}) at {format_scope(STATE.scope)}: {e}"
+    msg = f"{op.name}: cannot apply to ({args}{kw}) at {format_scope(current().scope)}: {e}"
     for kind in (ValueError, TypeError, IndexError):  # numpy subclasses take other arguments
         if isinstance(e, kind):
             return kind(msg)
@@ -510,7 +618,7 @@ def _check_output(op: Op, out: Any, vals: Sequence) -> np.ndarray:
     if out.dtype.kind != "f":
         raise TypeError(
             f"{op.name}: result has dtype {out.dtype} from ({', '.join(_describe(v) for v in vals)}) "
-            f"at {format_scope(STATE.scope)}; only real floating values can be differentiated"
+            f"at {format_scope(current().scope)}; only real floating values can be differentiated"
         )
     return out
 

@@ -51,8 +51,7 @@ at least ``gap`` away from the kink at 0. For an op with ties (max, maximum) use
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -61,7 +60,7 @@ from hypothesis.errors import InvalidArgument
 from hypothesis.extra import numpy as hnp
 
 import autograd_mini as am
-from autograd_mini.recording import STATE
+from autograd_mini.recording import _grad_mode
 
 __all__ = [
     "GradcheckError", "gradcheck", "gradgradcheck", "shapes", "arrays", "broadcastable_shapes",
@@ -236,16 +235,6 @@ def gradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, 
     return _check(f, inputs, eps, atol, rtol, seed, "gradcheck")
 
 
-@contextmanager
-def _enable_grad() -> Iterator[None]:
-    saved = STATE.grad_enabled
-    STATE.grad_enabled = True
-    try:
-        yield
-    finally:
-        STATE.grad_enabled = saved
-
-
 def gradgradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
                   seed: int = 0) -> bool:
     """Check second derivatives: :func:`gradcheck` of the gradient of ``f``.
@@ -275,7 +264,7 @@ def gradgradcheck(f: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e
 
     def h(*ts: am.Tensor) -> am.Tensor:
         *xts, vt = ts  # the cotangent is an input too: the VJPs must be differentiable in it
-        with _enable_grad():  # gradcheck evaluates h under no_grad; h needs its inner graph
+        with _grad_mode(True):  # gradcheck evaluates h under no_grad; h needs its inner graph
             out = _flatten(f(*xts), "gradgradcheck")
             grads = am.gradients(out, xts, seed=vt, create_graph=True)
             return am.concatenate([am.reshape(g if isinstance(g, am.Tensor) else am.Tensor(g), (-1,))

