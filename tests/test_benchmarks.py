@@ -60,3 +60,12 @@ def test_time_interleaved_counts_page_faults_per_call():
     assert {k: len(v) for k, v in faults.items()} == {k: len(v) for k, v in samples.items()} == {"fresh": 3, "kept": 3}
     assert min(faults["fresh"]) >= 32  # 64 MB: 32 huge pages at the fewest, 16384 small ones at most
     assert max(faults["kept"]) <= 4  # room for an interpreter arena or two
+
+
+def test_the_guarantees_benchmark_feeds_the_same_step_two_ways(capsys):
+    G = load_script("benchmarks/bench_guarantees.py")
+    B = _bench()
+    assert G.feeds_agree(B) == 0.0  # copying the kept inputs changes no number
+    assert G.main(["--repeat", "1", "--min-time", "0.005"]) == 0
+    out = capsys.readouterr().out
+    assert "(gradients identical)" in out and "of one recorded op" in out and "held by a graph" in out
