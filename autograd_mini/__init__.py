@@ -15,13 +15,13 @@ from .primitives import (
     logsumexp, matmul, max, maximum, mean, minimum, multiply, negative, power, relu, reshape,
     sigmoid, softmax, sqrt, stack, subtract, sum, swapaxes, tanh, transpose, unbroadcast, where,
 )
-from .recording import Frame, GraphNode, Node, Tag, Tape, detect_anomaly, format_scope, no_grad, scope
+from .recording import Frame, GraphNode, Node, Tag, Tape, detect_anomaly, format_scope, no_grad, paused_gc, scope
 from .tensor import Parameter, Tensor, defvjp, defvjp_argnum, graph_of, primitive, tag
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Parameter", "Tape", "Node", "Frame", "scope", "tag", "Tag", "graph_of", "GraphNode", "no_grad", "detect_anomaly", "format_scope",
+    "Tensor", "Parameter", "Tape", "Node", "Frame", "scope", "tag", "Tag", "graph_of", "GraphNode", "no_grad", "paused_gc", "detect_anomaly", "format_scope",
     "primitive", "defvjp", "defvjp_argnum", "backward", "grad", "value_and_grad", "gradients", "optim",
     "add", "subtract", "multiply", "divide", "negative", "power", "matmul", "exp", "log", "sqrt", "abs",
     "absolute", "tanh", "sigmoid", "relu", "sum", "mean", "max", "reshape", "transpose", "swapaxes",

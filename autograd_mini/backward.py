@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .recording import BACKWARD_LOCK, _changed, _grad_mode, current, format_scope
+from .recording import BACKWARD_LOCK, _changed, _grad_mode, current, format_scope, paused_gc
 from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _is_record, _new,
                      _raise_anomaly, defvjp, primitive, saves)
 
@@ -430,12 +430,13 @@ def gradients(output: Tensor, inputs: Sequence[Tensor], seed: Any = None,
     return out
 
 
-def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
+def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, *, pause_gc: bool = False) -> Callable:
     """``fun``'s value and its gradient with respect to the arguments ``argnums``.
 
     ``fun`` must return a scalar. Numpy arrays in, numpy arrays out; called inside another
     differentiation (on tensors that require grad) it returns recorded tensors instead, so it
-    composes: ``grad(grad(f))`` is the second derivative.
+    composes: ``grad(grad(f))`` is the second derivative. ``pause_gc=True`` pauses the cyclic
+    garbage collector while it records and differentiates (see :class:`paused_gc`).
 
     >>> import numpy as np, autograd_mini as am
     >>> am.value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 3.0]))
@@ -445,6 +446,12 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     nums = (int(argnums),) if single else tuple(argnums)
 
     def wrapper(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        if pause_gc:
+            with paused_gc():
+                return evaluate(*args, **kwargs)
+        return evaluate(*args, **kwargs)
+
+    def evaluate(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         args = list(args)
         for i in nums:
             if not -len(args) <= i < len(args):

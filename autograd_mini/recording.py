@@ -9,6 +9,7 @@ wrapper in ``tensor.py`` reads it once per op (``current()``).
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import weakref
@@ -140,6 +141,40 @@ def detect_anomaly() -> Any:
     FloatingPointError: log produced a non-finite value (-inf) at top level
     """
     return _changed("anomaly", lambda n: n + 1)
+
+
+class paused_gc(ContextDecorator):
+    """Pause Python's cyclic garbage collector inside the block (if ``enabled``), then put it back
+    as it was. Opt-in, never a default: the collector is the whole process's.
+
+    A recorded graph is many small objects that live until backward, so the collector passes over
+    them again and again and finds nothing to free (a 10,000-step unroll spent 27-33% of its time
+    so). ``models.train(..., pause_gc=True)`` and ``value_and_grad(f, pause_gc=True)`` use it.
+    Reference cycles made inside stay until the collector runs again after the block.
+
+    >>> import gc, autograd_mini as am
+    >>> with am.paused_gc():
+    ...     gc.isenabled()
+    False
+    >>> gc.isenabled()
+    True
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+        self.was: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.was.append(gc.isenabled())
+        if self.enabled:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was.pop():
+            gc.enable()
+
+    def _recreate_cm(self) -> "paused_gc":
+        return paused_gc(self.enabled)
 
 
 class Tag(NamedTuple):
