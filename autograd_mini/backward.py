@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .recording import BACKWARD_LOCK, _changed, _grad_mode, current, format_scope, paused_gc
-from .tensor import (ANS, GRAD, INPUTS, PARENTS, SCOPE, SEQ, SHAPE, VALS, Op, Tensor, _is_record, _new,
-                     _raise_anomaly, defvjp, primitive, saves)
+from .tensor import (ANS, ARGS, GRAD, KW, NODE, OP, OWNER, PARENTS, SCOPE, SEQ, SHAPE, Op, Tensor, _free,
+                     _inputs, _is_freed, _is_record, _new, _raise_anomaly, _vals, defvjp, primitive, saves)
 
 _FREED = ("Trying to backward through the graph a second time: the values saved by {op} at {where} "
           "were freed by an earlier backward. Pass retain_graph=True to the first backward, or, to "
@@ -28,7 +28,7 @@ _FREED = ("Trying to backward through the graph a second time: the values saved 
 
 
 def _freed_error(rec: list) -> RuntimeError:
-    return RuntimeError(_FREED.format(op=rec[0].name, where=format_scope(rec[SCOPE])))
+    return RuntimeError(_FREED.format(op=rec[OP].name, where=format_scope(rec[SCOPE])))
 
 
 def _key(t: Tensor) -> int:
@@ -49,14 +49,14 @@ def _leading_to(root: list, wanted: set[int]) -> set[int]:
             continue
         found.append((rec[SEQ], rec))
         for i in rec[PARENTS]:
-            p = rec[INPUTS][i]
+            p = rec[ARGS + 2 * i]
             if id(p) not in seen:
                 seen.add(id(p))
                 stack.append(p)
     found.sort(key=_first, reverse=True)
     leads: set[int] = set()
     for _, rec in found:  # oldest first: a node leads to a wanted tensor if one of its inputs is or does
-        if any(id(rec[INPUTS][i]) in wanted or id(rec[INPUTS][i]) in leads for i in rec[PARENTS]):
+        if any(id(rec[ARGS + 2 * i]) in wanted or id(rec[ARGS + 2 * i]) in leads for i in rec[PARENTS]):
             leads.add(id(rec))
     return leads
 
@@ -67,7 +67,7 @@ def _first(pair: tuple) -> int:
 
 def _graph_args(rec: list) -> tuple[Tensor, tuple]:
     """The node's output and arguments as tensors on the graph, for a VJP that is recorded."""
-    inputs, vals = rec[INPUTS], rec[VALS]
+    inputs, vals = _inputs(rec), _vals(rec)
     args = []
     for i, e in enumerate(inputs):
         if _is_record(e):
@@ -80,7 +80,7 @@ def _graph_args(rec: list) -> tuple[Tensor, tuple]:
             # must still hold the array this op read.
             if type(vals[i]) is np.ndarray and e.value is not vals[i]:
                 raise RuntimeError(
-                    f"{rec[0].name} at {format_scope(rec[SCOPE])}: an input tensor{_named(e)} was given a new "
+                    f"{rec[OP].name} at {format_scope(rec[SCOPE])}: an input tensor{_named(e)} was given a new "
                     "value after this op was recorded, so its gradient cannot be differentiated again "
                     "(create_graph); recompute the forward with the new value")
             args.append(e)
@@ -119,7 +119,7 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     root = output._rec
     wanted = None if wrt is None else {_key(t): t for t in wrt}
     needed = None if wanted is None else _leading_to(root, set(wanted))
-    if root[VALS] is None:
+    if _is_freed(root):
         raise _freed_error(root)
     if wanted is not None and id(root) in wanted and id(root) not in needed:
         return {id(root): (wanted[id(root)], seed, False)}
@@ -139,14 +139,17 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     try:
         while heap:
             rec = heappop(heap)[1]
-            op, inputs, vals, kw, parents, where, seq, ans, shape, node, owner, tag, g = rec
-            rec[GRAD] = None
-            if vals is None:
+            ans = rec[ANS]
+            if ans is None:
                 raise _freed_error(rec)
+            g = rec[GRAD]
+            rec[GRAD] = None
+            op, parents, where, node, owner, kw = rec[OP], rec[PARENTS], rec[SCOPE], rec[NODE], rec[OWNER], rec[KW]
+            n = len(rec)  # ARGS + 2 per input
+            args = (rec[12],) if n == 13 else (rec[12], rec[14]) if n == 15 else tuple(rec[ARGS + 1::2])
             if type(g) is _Pending:  # every use of this tensor is visited: sum what was collected
                 g = _settle(g, id(rec), owned)
             keep = False
-            args = vals
             if special or node is not None or owner is not None:  # the rare cases, checked at once
                 if wanted is not None and id(rec) in wanted:  # wanted, and more wanted upstream
                     result[id(rec)] = (wanted[id(rec)], g, id(rec) in owned)
@@ -160,13 +163,13 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                 if create_graph:
                     ans, args = _graph_args(rec)
                 if needed is not None:  # inputs that lead to no wanted tensor: no work, no gradient left behind
-                    parents = [i for i in parents if id(inputs[i]) in needed or id(inputs[i]) in wanted]
+                    parents = [i for i in parents if id(rec[ARGS + 2 * i]) in needed or id(rec[ARGS + 2 * i]) in wanted]
             vjps = op.vjps
             summed = -1  # the argument whose VJP calls are collected and summed at once, if any
             if op.sum_vjp is not None and not (kw or keep or create_graph or anomaly):
                 summed = op.sum_vjp[0]
             for i in parents:
-                p = inputs[i]
+                p = rec[ARGS + 2 * i]
                 is_rec = type(p) is list
                 old = p[GRAD] if is_rec else leaf_grads.get(id(p))
                 if i == summed:  # computed with the op's other uses of p, when p's turn comes
@@ -220,7 +223,13 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     if not create_graph and type(old) is np.ndarray:
                         owned.add(id(p))
             if not retain_graph:  # the saved values go; the structure stays for am.graph_of
-                rec[VALS] = rec[ANS] = None
+                rec[ANS] = None  # as tensor._free does, inlined: once per visit
+                if n == 15:
+                    rec[12] = rec[14] = None
+                elif n == 13:
+                    rec[12] = None
+                else:
+                    _free(rec)
         for k, p in leaves.items():
             g = p[GRAD] if type(p) is list else leaf_grads[k]
             if type(g) is _Pending:

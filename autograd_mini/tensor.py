@@ -22,8 +22,11 @@ import numpy as np
 
 from .recording import COUNTER, GraphNode, Node, Tag, Tape, current, format_scope
 
-# Indices into a record (Tensor._rec).
-OP, INPUTS, VALS, KW, PARENTS, SCOPE, SEQ, ANS, SHAPE, NODE, OWNER, TAG, GRAD = range(13)
+# A record (Tensor._rec) is one list, so that the garbage collector tracks one object per op:
+# eleven fields, then each input and the value backward keeps of it, side by side.
+OP, PARENTS, SCOPE, SEQ, SHAPE, ANS, NODE, OWNER, TAG, GRAD, KW = range(11)
+ARGS = 11  # input i is rec[ARGS + 2 i], its kept value (or its shape) rec[ARGS + 2 i + 1]
+FREED = None  # ANS once backward has freed the kept values (see ``_free``)
 
 
 def _to_float_array(value: Any, what: str) -> np.ndarray:
@@ -294,7 +297,7 @@ def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tup
     for i, (v, e) in enumerate(zip(vals, inputs)):
         if keep is not None and i not in keep:
             if type(v) is _ndarray:
-                out_vals[i] = e[SHAPE] if type(e) is list else v.shape
+                out_vals[i] = e[SHAPE] if type(e) is list else _interned(v.shape)
         elif type(e) is list:
             pass  # a record's output: the tape owns it
         elif e is v:
@@ -308,6 +311,7 @@ _Tensor_new = object.__new__
 _NO_KWARGS: dict = {}  # shared by every record without keyword arguments (one dict fewer per op)
 _ndarray = np.ndarray
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 _f64 = np.float64
 _asarray = np.asarray
 
@@ -385,98 +389,108 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         # The hot path of the engine: every op of every step passes here once. One- and
-        # two-argument calls, nearly all of them, skip the general loop.
+        # two-argument calls, nearly all of them, keep their inputs in locals (no tuples to
+        # build) and skip the general loop.
         n = len(args)
         if n == 2:
             x, y = args
             if isinstance(x, Tensor):
+                v0 = x._value
+                i0 = x._rec or x
                 if isinstance(y, Tensor):
-                    vals = (x._value, y._value)
+                    v1 = y._value
+                    i1 = y._rec or y
                     parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
-                    inputs = (x._rec or x, y._rec or y)
                 else:
-                    vals = (x._value, y)
+                    v1 = i1 = y
                     parents = _FIRST if x.requires_grad and op.d0 else None
-                    inputs = (x._rec or x, y)
             elif isinstance(y, Tensor):
-                vals = (x, y._value)
+                v0 = i0 = x
+                v1 = y._value
+                i1 = y._rec or y
                 parents = _SECOND if y.requires_grad and op.d1 else None
-                inputs = (x, y._rec or y)
             else:
                 return fun(x, y, **kwargs)
+            try:
+                out = fun(v0, v1, **kwargs) if kwargs else fun(v0, v1)
+            except (ValueError, TypeError, IndexError) as e:
+                raise _op_error(op, (v0, v1), kwargs, e) from e
         elif n == 1:
             x = args[0]
             if not isinstance(x, Tensor):
                 return fun(x, **kwargs)
-            vals = (x._value,)
+            v0 = x._value
+            i0 = x._rec or x
             parents = _FIRST if x.requires_grad and op.d0 else None
-            inputs = (x._rec or x,)
+            try:
+                out = fun(v0, **kwargs) if kwargs else fun(v0)
+            except (ValueError, TypeError, IndexError) as e:
+                raise _op_error(op, (v0,), kwargs, e) from e
         else:
             vals, parents, inputs = _unwrap(op, args)
             if vals is None:
                 return fun(*args, **kwargs)
-        try:
-            out = fun(*vals, **kwargs) if kwargs else fun(*vals)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _op_error(op, vals, kwargs, e) from e
-        if type(out) is not _ndarray or out.dtype is not _F64:
+            try:
+                out = fun(*vals, **kwargs)
+            except (ValueError, TypeError, IndexError) as e:
+                raise _op_error(op, vals, kwargs, e) from e
+        if type(out) is not _ndarray or (out.dtype is not _F64 and out.dtype is not _F32):
             # numpy reductions give float64 scalars: make them 0-d arrays the cheap way
-            out = _asarray(out) if type(out) is _f64 else _check_output(op, out, vals)
+            out = _asarray(out) if type(out) is _f64 else _check_output(op, out, args)
         state = current()
         if state.anomaly and not np.isfinite(out).all():
             _raise_anomaly(op.name, "produced", out, state.scope)
         t = _Tensor_new(Tensor)
         t._value = out
         if parents is None or not state.grad_enabled:
-            if op.vjps is None and state.grad_enabled:
-                _check_has_vjp(op, args)
             t.requires_grad = False
             t._rec = None
-            if parents is None and state.grad_enabled and _reads_named(args):
-                _record_named_constant(op, t, inputs, vals, kwargs, state, args)
+            if state.grad_enabled:
+                if op.vjps is None:
+                    _check_has_vjp(op, args)
+                if parents is None and _reads_named(args):
+                    _record_named_constant(op, t, args, kwargs, state)
             return t
         t.requires_grad = True
-        # Keep only the values the VJPs read, the rest as their shapes (an input that is a record
-        # has its shape tuple already: sharing it is one object fewer that lives until backward).
-        # What is kept must not change before backward: a leaf's array is frozen, a caller's
-        # array copied (see _guard; inlined here for the one- and two-argument ops).
-        if n == 2:
-            v0, v1 = vals
-            i0, i1 = inputs
-            if not op.k0:
-                if type(v0) is _ndarray:
-                    v0 = i0[SHAPE] if type(i0) is list else v0.shape
-            elif type(i0) is not list:
-                if i0 is not v0:  # a leaf tensor
-                    if not i0._frozen:
-                        _freeze(i0)
-                elif type(v0) is not float:  # a caller's constant (a float is immutable)
-                    v0 = _own(v0)
-                    inputs = (v0, i1)
-            if not op.k1:
-                if type(v1) is _ndarray:
-                    v1 = i1[SHAPE] if type(i1) is list else v1.shape
-            elif type(i1) is not list:
-                if i1 is not v1:
-                    if not i1._frozen:
-                        _freeze(i1)
-                elif type(v1) is not float:
-                    v1 = _own(v1)
-                    inputs = (inputs[0], v1)
-            vals = (v0, v1)
-        elif n == 1:
-            i0 = inputs[0]
-            if not op.k0:
-                vals = (i0[SHAPE] if type(i0) is list else vals[0].shape,)
-            elif type(i0) is not list and not i0._frozen:
-                _freeze(i0)
-        else:
-            vals, inputs = _guard(vals, inputs, op.saves)
         shape = _SHAPES.get(out.shape)
         if shape is None:
             shape = _intern_shape(out.shape)
-        t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, parents, state.scope, next(COUNTER),
-                        out if op.saves_ans else shape, shape, None, None, None, None]
+        # Keep only the values the VJPs read, the rest as their shapes (an input that is a record
+        # has its shape tuple already: sharing it is one object fewer that lives until backward).
+        # What is kept must not change before backward: a leaf's array is frozen, a caller's
+        # array copied (see _guard, the general case; inlined here for one and two arguments).
+        if n == 2:
+            if not op.k0:
+                if type(v0) is _ndarray:
+                    v0 = i0[SHAPE] if type(i0) is list else _interned(v0.shape)
+            elif i0 is v0:  # a caller's constant (a float is immutable)
+                if type(v0) is not float:
+                    i0 = v0 = _own(v0)
+            elif type(i0) is not list and not i0._frozen:  # a leaf tensor
+                _freeze(i0)
+            if not op.k1:
+                if type(v1) is _ndarray:
+                    v1 = i1[SHAPE] if type(i1) is list else _interned(v1.shape)
+            elif i1 is v1:
+                if type(v1) is not float:
+                    i1 = v1 = _own(v1)
+            elif type(i1) is not list and not i1._frozen:
+                _freeze(i1)
+            t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
+                            None, None, None, None, kwargs or _NO_KWARGS, i0, v0, i1, v1]
+        elif n == 1:
+            if not op.k0:
+                v0 = i0[SHAPE] if type(i0) is list else _interned(v0.shape)
+            elif type(i0) is not list and not i0._frozen:
+                _freeze(i0)
+            t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
+                            None, None, None, None, kwargs or _NO_KWARGS, i0, v0]
+        else:
+            vals, inputs = _guard(vals, inputs, op.saves)
+            t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
+                            None, None, None, None, kwargs or _NO_KWARGS]
+            for e, v in zip(inputs, vals):
+                rec += (e, v)
         if state.tapes:
             _record_on_tapes(t, rec, args)
         return t
@@ -494,14 +508,15 @@ def _reads_named(args: tuple) -> bool:
     return False
 
 
-def _record_named_constant(op: Op, t: Tensor, inputs: tuple, vals: tuple, kwargs: dict, state: Any,
-                           args: tuple) -> None:
+def _record_named_constant(op: Op, t: Tensor, args: tuple, kwargs: dict, state: Any) -> None:
     """Record an op on constants that reads a tagged tensor, with no gradient to send: backward
     never visits it (no input needs one), but :func:`graph_of` sees what the model named (an
     LSTM's step 0 concatenates x_0 and h0, two constants). Off the hot path: such ops are rare."""
+    vals, _, inputs = _unwrap(op, args)
     shape = _SHAPES.get(t._value.shape) or _intern_shape(t._value.shape)
-    t._rec = rec = [op, inputs, vals, kwargs or _NO_KWARGS, (), state.scope, next(COUNTER), shape, shape,
-                    None, None, None, None]
+    t._rec = rec = [op, (), state.scope, next(COUNTER), shape, shape, None, None, None, None, kwargs or _NO_KWARGS]
+    for e, v in zip(inputs, vals):
+        rec += (e, v)
     if state.tapes:
         _record_on_tapes(t, rec, args)
 
@@ -509,6 +524,11 @@ def _record_named_constant(op: Op, t: Tensor, inputs: tuple, vals: tuple, kwargs
 # Output shapes, one tuple each: every record keeps its shape until backward, and one shared
 # tuple is one object fewer per op for the garbage collector to count and scan.
 _SHAPES: dict[tuple, tuple] = {}
+
+
+def _interned(shape: tuple) -> tuple:
+    got = _SHAPES.get(shape)
+    return _intern_shape(shape) if got is None else got
 
 
 def _intern_shape(shape: tuple) -> tuple:
@@ -597,6 +617,8 @@ def _record_on_tapes(t: Tensor, rec: list, args: tuple) -> None:
 
 
 def _describe(v: Any) -> str:
+    if isinstance(v, Tensor):
+        v = v._value
     shape = np.shape(v) if isinstance(v, (np.ndarray, np.generic, float, int)) else None
     return f"shape {shape}" if shape is not None else type(v).__name__
 
@@ -630,8 +652,31 @@ def _raise_anomaly(name: str, verb: str, arr: Any, scope: tuple) -> None:
 
 
 def _is_record(entry: Any) -> bool:
-    """Is a record input another record? (A constant argument can be a list too: transpose's axes.)"""
-    return type(entry) is list and len(entry) == GRAD + 1 and type(entry[0]) is Op
+    """Is a record input another record? (A constant argument can be a list too: transpose's
+    axes; only a record starts with an Op.) Backward's loop needs no such test: an input that
+    gets a gradient is a record or a leaf Tensor, so ``type(p) is list`` says which."""
+    return type(entry) is list and len(entry) > ARGS and type(entry[0]) is Op
+
+
+def _inputs(rec: list) -> list:
+    """The record's inputs: records, leaf tensors, constants (a caller's array as a copy)."""
+    return rec[ARGS::2]
+
+
+def _vals(rec: list) -> list:
+    """What backward keeps of each input: its value, or its shape where the VJPs need no more."""
+    return rec[ARGS + 1::2]
+
+
+def _free(rec: list) -> None:
+    """Let go of the values a record keeps (backward without retain_graph); the rest stays."""
+    rec[ANS] = FREED
+    for k in range(ARGS + 1, len(rec), 2):
+        rec[k] = None
+
+
+def _is_freed(rec: list) -> bool:
+    return rec[ANS] is FREED
 
 
 def tag(x: Any, name: str, index: int | None = None) -> Any:
@@ -689,14 +734,14 @@ def graph_of(source: "Tensor | Tape") -> list[GraphNode]:
     seen = {id(root): root}
     stack = [root]
     while stack:
-        for e in stack.pop()[INPUTS]:
+        for e in _inputs(stack.pop()):
             if _is_record(e) and id(e) not in seen:
                 seen[id(e)] = e
                 stack.append(e)
     made: dict[int, GraphNode] = {}
     out = []
     for rec in sorted(seen.values(), key=_seq, reverse=True):  # seqs count down: oldest first
-        inputs = tuple(made[id(e)] if _is_record(e) else e for e in rec[INPUTS])
+        inputs = tuple(made[id(e)] if _is_record(e) else e for e in _inputs(rec))
         ans = rec[ANS]
         value = source.value if rec is root else (ans if type(ans) is _ndarray else None)
         node = made[id(rec)] = GraphNode(-rec[SEQ], rec[OP].name, inputs, rec[SCOPE], rec[SHAPE], rec[TAG], value)
