@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .tensor import Tensor, defvjp, defvjp_argnum, primitive, saves
+from .record import defvjp, defvjp_argnum, primitive, saves
+from .tensor import Tensor
 
 
 def _val(x: Any) -> Any:

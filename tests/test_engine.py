@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import autograd_mini as am
-from autograd_mini.backward import _Pending
+from autograd_mini.record import _Pending
 
 
 # --- values --------------------------------------------------------------------------------
@@ -670,3 +670,23 @@ def test_clip_unbroadcasts_and_differentiates_its_bounds():
     x = am.Tensor([0.5, 0.9], requires_grad=True)
     am.clip(x, lo, 1.0).sum().backward()
     assert lo.grad.tolist() == [1.0] and x.grad.tolist() == [0.0, 1.0]
+
+
+def test_the_record_has_one_owner_and_no_import_goes_in_a_circle():
+    """record.py alone reads and writes a record's fields; tensor.py imports neither it nor
+    backward.py (they install the methods that reach the graph on Tensor)."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(am.__file__).parent
+    for path in pkg.glob("*.py"):
+        text = path.read_text()
+        if path.name != "record.py":
+            assert "_rec[" not in text and "ARGS" not in text, f"{path.name} reads a record's fields"
+    imported = {}
+    for path in pkg.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported[path.stem] = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+    assert not imported["tensor"] & {"record", "backward", "primitives"}
+    assert "backward" not in imported["record"]
+    assert am.Tensor([1.0]).op is None and (am.Tensor([1.0], requires_grad=True) * 2).op == "multiply"

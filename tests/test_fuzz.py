@@ -749,7 +749,7 @@ def differentiable_exports() -> set[str]:
     for name in am.__all__:
         obj = getattr(am, name)
         op = getattr(obj, "op", None)
-        if isinstance(op, am.tensor.Op) and op.vjps is not None:
+        if isinstance(op, am.record.Op) and op.vjps is not None:
             names.add(name)
     return names | {"concatenate", "stack", "getitem", "unbroadcast"}
 
