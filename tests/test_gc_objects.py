@@ -1,4 +1,5 @@
-"""A recorded op leaves at most one object for Python's garbage collector (issue 12, item 1).
+"""A recorded op leaves at most one object for Python's garbage collector, and a 10,000-step
+forward runs at most one full collection (issue 12, item 1).
 
 Counted in a fresh process that imports only numpy and the engine, after a forward, before
 backward, with the collector off so that nothing is untracked behind the count's back.
@@ -61,6 +62,28 @@ for name, make in (("elman", elman), ("lstm", lstm)):
     loss.backward()
     del loss, forward
     out[name] = {"ops": ops, "tracked": tracked}
+
+# The 10,000-step Elman 2-8-1 forward of the speed issue: how often the collector runs in it.
+W_xh, W_hh, W_hy = (am.Parameter(rng.normal(size=s)) for s in ((2, 8), (8, 8), (8, 1)))
+xs, ys = rng.normal(size=(10000, 1, 2)), rng.normal(size=(10000, 1, 1))
+starts = [0, 0, 0]
+def count(phase, info):
+    if phase == "start":
+        starts[info["generation"]] += 1
+def long_forward():
+    h, loss = np.full((1, 8), 0.5), None
+    for t in range(10000):
+        h = am.sigmoid(xs[t] @ W_xh + h @ W_hh)
+        d = am.sigmoid(h @ W_hy) - ys[t]
+        term = (d * d).sum()
+        loss = term if loss is None else loss + term
+    return loss
+long_forward().backward()
+gc.collect()
+gc.callbacks.append(count)
+loss = long_forward()
+gc.callbacks.remove(count)
+out["long"] = {"collections": starts}
 json.dump(out, sys.stdout)
 '''
 
@@ -69,6 +92,8 @@ def test_a_forward_leaves_at_most_one_tracked_object_per_op():
     run = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
     counts = json.loads(run.stdout)
+    gen0, gen1, full = counts.pop("long")["collections"]
+    assert full <= 1, f"{full} full collections during the 10,000-step forward ({gen0} young, {gen1} middle)"
     for name, c in counts.items():
         assert c["ops"] > 400, (name, c)
         # one per op, and the loss tensor the forward returns
