@@ -15,8 +15,8 @@ from .primitives import (
     logsumexp, matmul, max, maximum, mean, minimum, multiply, negative, power, relu, reshape,
     sigmoid, softmax, sqrt, stack, subtract, sum, swapaxes, tanh, transpose, unbroadcast, where,
 )
-from .recording import Frame, GraphNode, Node, Tag, Tape, detect_anomaly, format_scope, no_grad, paused_gc, scope
 from .record import defvjp, defvjp_argnum, graph_of, primitive, tag
+from .recording import Frame, GraphNode, Node, Tag, Tape, detect_anomaly, format_scope, no_grad, paused_gc, scope
 from .tensor import Parameter, Tensor
 
 __version__ = "0.1.0"

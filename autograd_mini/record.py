@@ -34,10 +34,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .recording import BACKWARD_LOCK, COUNTER, GraphNode, Node, Tag, Tape, _grad_mode, current, format_scope
-from .tensor import Tensor, _freeze, _new, _own
+from .recording import (
+    BACKWARD_LOCK,
+    COUNTER,
+    GraphNode,
+    Node,
+    Tag,
+    Tape,
+    _grad_mode,
+    current,
+    format_scope,
+)
+from .tensor import Tensor, _freeze, _new, _own, _Tensor_new
 
-_Tensor_new = object.__new__
 _ndarray = np.ndarray
 _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)

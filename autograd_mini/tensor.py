@@ -255,14 +255,8 @@ def _own(v: Any) -> Any:
     return v
 
 
-
-
 _Tensor_new = object.__new__
 _ndarray = np.ndarray
-_F64 = np.dtype(np.float64)
-_F32 = np.dtype(np.float32)
-_f64 = np.float64
-_asarray = np.asarray
 
 
 def _new(value: np.ndarray, requires_grad: bool, rec: tuple | None = None) -> Tensor:
