@@ -64,6 +64,18 @@ ARGS = 11  # input i is rec[ARGS + 2 i], its kept value (or its shape) rec[ARGS 
 FREED = None  # ANS once backward has freed the kept values (see ``_free``)
 
 
+def _freeze_leaf(t: Tensor) -> None:
+    """Freeze a leaf input of an op that will be recorded, before the op runs: an op that returns
+    a view of it (``W.T``, ``W[0]``, a reshape) then gives a read-only view."""
+    if current().grad_enabled:
+        _freeze(t)
+
+
+def _own_kwargs(kwargs: dict) -> dict:
+    """Keyword arguments as a record keeps them: arrays among them copied (see ``_own``)."""
+    return {k: _own(v) for k, v in kwargs.items()}
+
+
 def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tuple, tuple]:
     """Protect what a record keeps from later writes (see ``_own``, ``_freeze``), and replace the
     values backward does not read by their shapes. The general case: the wrapper inlines it for
@@ -73,6 +85,8 @@ def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tup
         if keep is not None and i not in keep:
             if type(v) is _ndarray:
                 out_vals[i] = e[SHAPE] if type(e) is list else _interned(v.shape)
+            elif type(v) is list and e is v:  # a caller's list: only its shape is read
+                out_vals[i] = _interned(np.shape(v))
         elif type(e) is list:
             pass  # a record's output: the tape owns it
         elif e is v:
@@ -162,14 +176,20 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                     v1 = y._value
                     i1 = y._rec or y
                     parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
+                    if parents is not None and i1 is y and not y._frozen:
+                        _freeze_leaf(y)
                 else:
                     v1 = i1 = y
                     parents = _FIRST if x.requires_grad and op.d0 else None
+                if parents is not None and i0 is x and not x._frozen:
+                    _freeze_leaf(x)
             elif isinstance(y, Tensor):
                 v0 = i0 = x
                 v1 = y._value
                 i1 = y._rec or y
                 parents = _SECOND if y.requires_grad and op.d1 else None
+                if parents is not None and i1 is y and not y._frozen:
+                    _freeze_leaf(y)
             else:
                 return fun(x, y, **kwargs)
             try:
@@ -183,6 +203,8 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             v0 = x._value
             i0 = x._rec or x
             parents = _FIRST if x.requires_grad and op.d0 else None
+            if parents is not None and i0 is x and not x._frozen:
+                _freeze_leaf(x)
             try:
                 out = fun(v0, **kwargs) if kwargs else fun(v0)
             except (ValueError, TypeError, IndexError) as e:
@@ -191,6 +213,10 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             vals, parents, inputs = _unwrap(op, args)
             if vals is None:
                 return fun(*args, **kwargs)
+            if parents is not None:
+                for a in args:
+                    if isinstance(a, Tensor) and a._rec is None and not a._frozen:
+                        _freeze_leaf(a)
             try:
                 out = fun(*vals, **kwargs)
             except (ValueError, TypeError, IndexError) as e:
@@ -221,35 +247,32 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         # What is kept must not change before backward: a leaf's array is frozen, a caller's
         # array copied (see _guard, the general case; inlined here for one and two arguments).
         if n == 2:
+            # (A leaf input was frozen before the call, so that a view of it is read-only too.)
             if not op.k0:
                 if type(v0) is _ndarray:
                     v0 = i0[SHAPE] if type(i0) is list else _interned(v0.shape)
-            elif i0 is v0:  # a caller's constant (a float is immutable)
-                if type(v0) is not float:
-                    i0 = v0 = _own(v0)
-            elif type(i0) is not list and not i0._frozen:  # a leaf tensor
-                _freeze(i0)
+                elif type(v0) is list:  # a caller's list: only its shape is read
+                    v0 = _interned(np.shape(v0))
+            elif i0 is v0 and type(v0) is not float:  # a caller's constant (a float is immutable)
+                i0 = v0 = _own(v0)
             if not op.k1:
                 if type(v1) is _ndarray:
                     v1 = i1[SHAPE] if type(i1) is list else _interned(v1.shape)
-            elif i1 is v1:
-                if type(v1) is not float:
-                    i1 = v1 = _own(v1)
-            elif type(i1) is not list and not i1._frozen:
-                _freeze(i1)
+                elif type(v1) is list:
+                    v1 = _interned(np.shape(v1))
+            elif i1 is v1 and type(v1) is not float:
+                i1 = v1 = _own(v1)
             t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
-                            None, None, None, None, kwargs or _NO_KWARGS, i0, v0, i1, v1]
+                            None, None, None, None, _own_kwargs(kwargs) if kwargs else _NO_KWARGS, i0, v0, i1, v1]
         elif n == 1:
             if not op.k0:
                 v0 = i0[SHAPE] if type(i0) is list else _interned(v0.shape)
-            elif type(i0) is not list and not i0._frozen:
-                _freeze(i0)
             t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
-                            None, None, None, None, kwargs or _NO_KWARGS, i0, v0]
+                            None, None, None, None, _own_kwargs(kwargs) if kwargs else _NO_KWARGS, i0, v0]
         else:
             vals, inputs = _guard(vals, inputs, op.saves)
             t._rec = rec = [op, parents, state.scope, next(COUNTER), shape, out if op.saves_ans else shape,
-                            None, None, None, None, kwargs or _NO_KWARGS]
+                            None, None, None, None, _own_kwargs(kwargs) if kwargs else _NO_KWARGS]
             for e, v in zip(inputs, vals):
                 rec += (e, v)
         if state.tapes:

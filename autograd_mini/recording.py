@@ -67,25 +67,35 @@ BACKWARD_LOCK = threading.RLock()
 class _changed(ContextDecorator):
     """Set one field of this thread's (task's) state inside the block (``value``, or a function
     of the old value); restore that field after, whatever else the block changed. A class, not
-    a generator: backward and every model step enter one, and this costs a third as much."""
+    a generator: backward and every model step enter one, and this costs a third as much. What
+    to restore is kept in the context too (``_UNDO``), so one instance (``NG = am.no_grad()``)
+    may be entered by several threads, or again inside itself."""
 
-    __slots__ = ("field", "value", "saved")
+    __slots__ = ("field", "value")
 
     def __init__(self, field: str, value: Any) -> None:
-        self.field, self.value, self.saved = field, value, []
+        self.field, self.value = field, value
 
     def __enter__(self) -> None:
         state = current()
         old = getattr(state, self.field)
-        self.saved.append(old)  # a stack: one instance may be entered again inside itself
         value = self.value
+        _UNDO.set(_UNDO.get() + ((self, old),))
         _STATE.set(state.replace(self.field, value(old) if callable(value) else value))
 
     def __exit__(self, *exc: object) -> None:
-        _STATE.set(current().replace(self.field, self.saved.pop()))
+        undo = _UNDO.get()
+        for k in range(len(undo) - 1, -1, -1):  # the innermost entry of this instance
+            if undo[k][0] is self:
+                _UNDO.set(undo[:k] + undo[k + 1:])
+                _STATE.set(current().replace(self.field, undo[k][1]))
+                return
 
-    def _recreate_cm(self) -> "_changed":  # as a decorator: a fresh one per call (threads share the function)
+    def _recreate_cm(self) -> "_changed":  # as a decorator: a fresh one per call
         return _changed(self.field, self.value)
+
+
+_UNDO: ContextVar[tuple] = ContextVar("autograd_mini_undo", default=())
 
 
 def _grad_mode(enabled: bool) -> Any:
@@ -170,7 +180,7 @@ class paused_gc(ContextDecorator):
             gc.disable()
 
     def __exit__(self, *exc: object) -> None:
-        if self.was.pop():
+        if self.was.pop() and self.enabled:  # paused_gc(False) leaves the collector alone
             gc.enable()
 
     def _recreate_cm(self) -> "paused_gc":

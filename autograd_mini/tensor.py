@@ -75,15 +75,18 @@ class Tensor:
     def value(self) -> np.ndarray:
         """The numpy array (shared, not copied). Read-only while a recorded graph needs it;
         assigning a new array is always allowed and never changes what a graph recorded."""
-        if self._frozen and _getrefcount(self._value) <= _ALONE:
+        if _getrefcount(self._value) > _ALONE:  # a record, a view or the caller holds it too
+            if self._rec is not None and not self._frozen:
+                _freeze(self)  # an op's output a graph keeps: frozen once someone can write it
+        elif self._frozen:
             _thaw(self)
         return self._value
 
     @value.setter
     def value(self, new: Any) -> None:
         arr = _to_float_array(new, f"{type(self).__name__}.value")
-        if not arr.flags.writeable:  # a broadcast view, or an array some graph keeps frozen
-            arr = arr.copy()
+        if arr is new or arr.base is not None or not arr.flags.writeable:
+            arr = arr.copy()  # the caller's array (or a view of one): it may write it later
         self._value = arr
         if self._frozen:
             self._frozen = False
@@ -121,7 +124,10 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor with the same value that is cut from the graph (truncated BPTT uses it)."""
-        return _new(self.value, False)
+        t = _new(self.value, False)
+        if not t._value.flags.writeable:  # shared with a graph: thawed by its own reads, when alone
+            t._frozen = True
+        return t
 
     def __repr__(self) -> str:
         extra = ""

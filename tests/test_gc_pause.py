@@ -74,3 +74,9 @@ def test_paused_gc_nests_and_decorates():
     assert inner() is False and gc.isenabled()
     with am.paused_gc(False):
         assert gc.isenabled()
+
+
+def test_paused_gc_false_leaves_a_collector_the_block_disabled_alone():
+    with am.paused_gc(False):
+        gc.disable()
+    assert not gc.isenabled()

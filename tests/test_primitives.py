@@ -772,3 +772,9 @@ def test_logsumexp_of_minus_inf_row_is_minus_inf():
     assert am.logsumexp(np.full(4, -np.inf)) == -np.inf
     assert am.logsumexp(am.Tensor(np.full((2, 2), -np.inf)), keepdims=True).value.shape == (1, 1)
     np.testing.assert_array_equal(am.softmax(am.Tensor([0.0, -np.inf])).value, [1.0, 0.0])
+
+
+def test_sigmoid_in_float16_keeps_its_small_values():
+    y = am.sigmoid(am.Tensor(np.array([-12.0, 0.0, 12.0], dtype=np.float16))).value
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.astype(np.float64), 1 / (1 + np.exp([12.0, 0.0, -12.0])), rtol=1e-3)

@@ -175,3 +175,74 @@ def test_tensor_values_stay_numpy_arrays_for_readers():
     assert W.value.flags.writeable is False       # `v` still holds it: thawed only when alone
     del v
     assert W.value.flags.writeable
+
+
+# --- found by review: views, keyword arguments, the setter, lists, intermediates ---------------
+
+@pytest.mark.parametrize("view", [lambda W: W.T, lambda W: W[0], lambda W: W.reshape(4),
+                                  lambda W: am.broadcast_to(W, (2, 2)), lambda W: am.swapaxes(W, 0, 1)])
+def test_a_view_of_a_weight_is_read_only_while_recorded(view):
+    W = am.Parameter([[1.0, 2.0], [3.0, 4.0]], name="W")
+    v = view(W)
+    x = am.Tensor(np.ones(v.shape), requires_grad=True)
+    loss = (x * v).sum()
+    want = np.array(v.value)
+    with pytest.raises(ValueError, match="read-only"):
+        W.value[...] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(x.grad, want)
+
+
+def test_keyword_arrays_are_copied_when_recorded():
+    @am.primitive
+    def wmul(x, w=None):
+        return x * w
+
+    am.defvjp(wmul, lambda g, ans, x, w=None: g * w)
+    w = np.array([1.0, 2.0])
+    x = am.Tensor([1.0, 1.0], requires_grad=True)
+    y = wmul(x, w=w).sum()
+    w[:] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+
+
+def test_the_setter_copies_the_callers_array_and_views_of_it():
+    W0 = np.array([1.0, 2.0])
+    P = am.Parameter([0.0, 0.0], name="P")
+    P.value = W0
+    (P * P).sum().backward()
+    W0[0] = 5.0                                   # the caller's array stays the caller's
+    P.value -= 0.5 * P.grad                       # and W is writable after backward
+    np.testing.assert_array_equal(P.value, [0.0, 0.0])
+    buf = np.array([1.0, 2.0, 3.0])
+    V = am.Parameter([0.0, 0.0], name="V")
+    V.value = buf[:2]
+    x = am.Tensor([1.0, 1.0], requires_grad=True)
+    y = (x * V).sum()
+    buf[:] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])
+
+
+def test_a_list_constant_changed_after_recording_is_not_seen():
+    c = [5.0, 6.0]
+    x = am.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (am.concatenate([c, x]) * np.arange(5.0)).sum()
+    c.append(7.0)
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 3.0, 4.0])
+
+
+def test_an_intermediate_a_graph_keeps_is_read_only_once_read():
+    x = am.Tensor([0.5, 1.0], requires_grad=True)
+    h = am.tanh(x)
+    y = (h * h).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        h.value[...] = 0.0
+    y.backward()
+    t = np.tanh([0.5, 1.0])
+    np.testing.assert_allclose(x.grad, 2 * t * (1 - t ** 2), rtol=1e-14)
+    out = am.tanh(am.Tensor([1.0]))               # no graph: an output is the caller's to write
+    out.value[0] = 2.0
+    assert out.value[0] == 2.0

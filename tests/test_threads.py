@@ -282,3 +282,26 @@ def test_the_embedded_renderer_is_safe_from_several_threads():
 
     _run(*[worker(i) for i in range(len(sources))])
     assert got == want
+
+
+def test_one_no_grad_object_entered_by_two_threads_restores_each_threads_mode():
+    NG = am.no_grad()
+    a_in, b_done = threading.Event(), threading.Event()
+    modes = {}
+
+    def a():
+        with NG:
+            a_in.set()
+            assert b_done.wait(10)
+            modes["a inside"] = am.recording.current().grad_enabled
+        modes["a after"] = am.recording.current().grad_enabled
+
+    def b():
+        assert a_in.wait(10)
+        with NG:
+            modes["b inside"] = am.recording.current().grad_enabled
+        modes["b after"] = am.recording.current().grad_enabled
+        b_done.set()
+
+    _run(a, b)
+    assert modes == {"a inside": False, "a after": True, "b inside": False, "b after": True}
