@@ -543,7 +543,9 @@ def _install_operators() -> None:
     T.__getitem__ = getitem
     T.T = property(lambda self: transpose(self))
     T.mT = property(lambda self: swapaxes(self, -1, -2))
-    T.sum = lambda self, axis=None, keepdims=False: sum(self, axis=axis, keepdims=keepdims)
+    # t.sum() is one positional argument: the wrapper's fast path, no keyword dict to keep
+    T.sum = lambda self, axis=None, keepdims=False: (
+        sum(self) if axis is None and not keepdims else sum(self, axis=axis, keepdims=keepdims))
     T.mean = lambda self, axis=None, keepdims=False: mean(self, axis=axis, keepdims=keepdims)
     T.max = lambda self, axis=None, keepdims=False: max(self, axis=axis, keepdims=keepdims)
     T.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 else shape)

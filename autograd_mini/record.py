@@ -72,8 +72,12 @@ def _freeze_leaf(t: Tensor) -> None:
 
 
 def _own_kwargs(kwargs: dict) -> dict:
-    """Keyword arguments as a record keeps them: arrays among them copied (see ``_own``)."""
-    return {k: _own(v) for k, v in kwargs.items()}
+    """Keyword arguments as a record keeps them: arrays among them copied (see ``_own``). The
+    dict itself is the call's own, made fresh for it."""
+    for v in kwargs.values():
+        if type(v) is _ndarray or type(v) is list or type(v) is tuple or isinstance(v, np.ndarray):
+            return {k: _own(v) for k, v in kwargs.items()}
+    return kwargs
 
 
 def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tuple, tuple]:
