@@ -744,7 +744,7 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
                     if not create_graph and type(old) is np.ndarray:
                         owned.add(id(p))
             if not retain_graph:  # the saved values go; the structure stays for am.graph_of
-                rec[ANS] = None  # as tensor._free does, inlined: once per visit
+                rec[ANS] = None  # _free, inlined: once per visit
                 if n == 15:
                     rec[12] = rec[14] = None
                 elif n == 13:
