@@ -64,13 +64,6 @@ ARGS = 11  # input i is rec[ARGS + 2 i], its kept value (or its shape) rec[ARGS 
 FREED = None  # ANS once backward has freed the kept values (see ``_free``)
 
 
-def _freeze_leaf(t: Tensor) -> None:
-    """Freeze a leaf input of an op that will be recorded, before the op runs: an op that returns
-    a view of it (``W.T``, ``W[0]``, a reshape) then gives a read-only view."""
-    if current().grad_enabled:
-        _freeze(t)
-
-
 def _own_kwargs(kwargs: dict) -> dict:
     """Keyword arguments as a record keeps them: arrays among them copied (see ``_own``). The
     dict itself is the call's own, made fresh for it."""
@@ -180,22 +173,23 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                     v1 = y._value
                     i1 = y._rec or y
                     parents = _BOTH[(x.requires_grad and op.d0) + 2 * (y.requires_grad and op.d1)]
-                    if parents is not None and i1 is y and not y._frozen:
-                        _freeze_leaf(y)
                 else:
                     v1 = i1 = y
                     parents = _FIRST if x.requires_grad and op.d0 else None
-                if parents is not None and i0 is x and not x._frozen:
-                    _freeze_leaf(x)
             elif isinstance(y, Tensor):
                 v0 = i0 = x
                 v1 = y._value
                 i1 = y._rec or y
                 parents = _SECOND if y.requires_grad and op.d1 else None
-                if parents is not None and i1 is y and not y._frozen:
-                    _freeze_leaf(y)
             else:
                 return fun(x, y, **kwargs)
+            state = current()
+            # A leaf input is frozen before the call, so that a view of it (W.T) is read-only too.
+            if parents is not None and state.grad_enabled:
+                if i0 is x and v0 is not x and not x._frozen:  # i0 is x but v0 is not: a leaf tensor
+                    _freeze(x)
+                if i1 is y and v1 is not y and not y._frozen:
+                    _freeze(y)
             try:
                 out = fun(v0, v1, **kwargs) if kwargs else fun(v0, v1)
             except (ValueError, TypeError, IndexError) as e:
@@ -207,8 +201,9 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             v0 = x._value
             i0 = x._rec or x
             parents = _FIRST if x.requires_grad and op.d0 else None
-            if parents is not None and i0 is x and not x._frozen:
-                _freeze_leaf(x)
+            state = current()
+            if parents is not None and i0 is x and not x._frozen and state.grad_enabled:
+                _freeze(x)
             try:
                 out = fun(v0, **kwargs) if kwargs else fun(v0)
             except (ValueError, TypeError, IndexError) as e:
@@ -217,10 +212,11 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             vals, parents, inputs = _unwrap(op, args)
             if vals is None:
                 return fun(*args, **kwargs)
-            if parents is not None:
+            state = current()
+            if parents is not None and state.grad_enabled:
                 for a in args:
                     if isinstance(a, Tensor) and a._rec is None and not a._frozen:
-                        _freeze_leaf(a)
+                        _freeze(a)
             try:
                 out = fun(*vals, **kwargs)
             except (ValueError, TypeError, IndexError) as e:
@@ -228,7 +224,6 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         if type(out) is not _ndarray or (out.dtype is not _F64 and out.dtype is not _F32):
             # numpy reductions give float64 scalars: make them 0-d arrays the cheap way
             out = _asarray(out) if type(out) is _f64 else _check_output(op, out, args)
-        state = current()
         if state.anomaly and not np.isfinite(out).all():
             _raise_anomaly(op.name, "produced", out, state.scope)
         t = _Tensor_new(Tensor)
