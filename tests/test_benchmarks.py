@@ -69,3 +69,17 @@ def test_the_guarantees_benchmark_feeds_the_same_step_two_ways(capsys):
     assert G.main(["--repeat", "1", "--min-time", "0.005"]) == 0
     out = capsys.readouterr().out
     assert "(gradients identical)" in out and "of one recorded op" in out and "held by a graph" in out
+
+
+def test_the_instruction_counter_runs_the_workloads_and_explains_what_it_needs(monkeypatch, capsys):
+    I = load_script("benchmarks/instructions.py")
+    B = _bench()
+    step, ops = I.training_step("elman3")
+    assert ops == B.count_ops(B.elman_engine, B.elman_params(n_hidden=3), B.elman_data())
+    step()                                          # one training step runs
+    assert I.main(["--inner", "--workload", "elman3", "--steps", "1"]) == 0
+    with pytest.raises(ValueError, match="unknown workload"):
+        I.training_step("nope")
+    assert I.main(["--steps", "0"]) == 2 and "at least 1" in capsys.readouterr().err
+    monkeypatch.setattr(I.shutil, "which", lambda name: None)
+    assert I.main([]) == 2 and "valgrind is not on PATH" in capsys.readouterr().err

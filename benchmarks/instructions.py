@@ -1,0 +1,103 @@
+"""Instructions per training step, counted by callgrind: the measure that does not drift.
+
+Wall-clock time on this project's VM moves by up to 1.8x within seconds; the number of machine
+instructions a step executes does not. This script runs one workload of ``bench_engine.py`` (its
+parameters and data) under ``valgrind --tool=callgrind`` twice, once with 0 and once with
+``--steps`` training steps after the same warm-up, and prints the difference per step and per
+recorded op: the import, the warm-up and valgrind's own start cancel out. Compare two versions of
+a hot path by running it on each (e.g. a checkout in another folder with ``PYTHONPATH``).
+
+Usage::
+
+    python benchmarks/instructions.py [--workload elman3|elman16|lstm_small] [--steps 100]
+
+Needs ``valgrind`` on PATH (``apt-get install valgrind``). ``OPENBLAS_NUM_THREADS=1`` and
+``PYTHONHASHSEED=0`` are set for the runs: BLAS threads spinning and hash randomisation would
+otherwise add instructions that are not the engine's.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS = ("elman3", "elman16", "lstm_small")
+
+
+def _bench_engine() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_engine", HERE / "bench_engine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def training_step(workload: str) -> tuple[Callable[[], None], int]:
+    """One forward + backward of the workload (gradients cleared first), and its recorded ops."""
+    import autograd_mini as am
+
+    B = _bench_engine()
+    if workload in ("elman3", "elman16"):
+        builder, params, data = B.elman_engine, B.elman_params(n_hidden=3 if workload == "elman3" else 16), B.elman_data()
+    elif workload == "lstm_small":  # the LSTM's ops on arrays so small that numpy's share is least
+        builder, params, data = B.lstm_engine, B.lstm_params(n_hidden=4), B.lstm_data(batch=1)
+    else:
+        raise ValueError(f"instructions: unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
+    step = B.engine_step(builder, params, data)
+    ps = B.to_parameters(params)
+    with am.Tape() as tape:
+        builder(ps, *data)
+    return step, len(tape.nodes)
+
+
+def _inner(workload: str, steps: int) -> None:
+    step, _ = training_step(workload)
+    for _ in range(3):  # warm-up: interned shapes, numpy's caches
+        step()
+    for _ in range(steps):
+        step()
+
+
+def _collected(workload: str, steps: int) -> int:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+           sys.executable, str(Path(__file__).resolve()), "--inner", "--workload", workload, "--steps", str(steps)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    found = re.search(r"Collected : ([\d,]+)", run.stderr)
+    if run.returncode != 0 or found is None:
+        raise RuntimeError(f"instructions: callgrind failed ({run.returncode}): {run.stderr.strip()[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workload", default="elman3", choices=WORKLOADS)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)  # the run valgrind measures
+    args = ap.parse_args(argv)
+    if args.inner:
+        _inner(args.workload, args.steps)
+        return 0
+    if args.steps < 1:
+        print("instructions: --steps must be at least 1", file=sys.stderr)
+        return 2
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not on PATH (apt-get install valgrind)", file=sys.stderr)
+        return 2
+    _, ops = training_step(args.workload)
+    base = _collected(args.workload, 0)
+    total = _collected(args.workload, args.steps)
+    per_step = (total - base) / args.steps
+    print(f"{args.workload}: {per_step / 1e6:.3f} M instructions per training step, "
+          f"{per_step / ops:,.0f} per recorded op ({ops} ops), over {args.steps} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
