@@ -655,12 +655,11 @@ def _walk(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     try:
         while heap:
             rec = heappop(heap)[1]
-            ans = rec[ANS]
+            # One slice and one unpack read the eleven fields (OP ... KW, in the layout's order).
+            op, parents, where, _, _, ans, node, owner, _, g, kw = rec[:ARGS]
             if ans is None:
                 raise _freed_error(rec)
-            g = rec[GRAD]
             rec[GRAD] = None
-            op, parents, where, node, owner, kw = rec[OP], rec[PARENTS], rec[SCOPE], rec[NODE], rec[OWNER], rec[KW]
             n = len(rec)  # ARGS + 2 per input
             args = (rec[12],) if n == 13 else (rec[12], rec[14]) if n == 15 else tuple(rec[ARGS + 1::2])
             if type(g) is _Pending:  # every use of this tensor is visited: sum what was collected
