@@ -393,7 +393,9 @@ def saves(prim: Callable, inputs: Sequence[int] | str = (), ans: bool = False) -
 
 
 def _record_on_tapes(t: Tensor, rec: list, args: tuple) -> None:
-    tapes = current().tapes
+    tapes = [tape for tape in current().tapes if tape.depth > 0]
+    if not tapes:
+        return
     keep = any(tape.keep_grads for tape in tapes)
     node = Node(rec[OP].name, args, t, rec[SCOPE], -rec[SEQ], keep)
     rec[NODE] = node

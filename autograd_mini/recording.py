@@ -301,13 +301,18 @@ class Tape:
     def __init__(self, keep_grads: bool = False) -> None:
         self.keep_grads = keep_grads
         self.nodes: list[Node] = []
+        # How many times it is entered and not yet exited. A tape exited in another thread than
+        # the one that entered it is still in that thread's state: this says it is closed.
+        self.depth = 0
 
     def __enter__(self) -> "Tape":
+        self.depth += 1
         state = current()
         _STATE.set(state.replace("tapes", state.tapes + (self,)))
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.depth -= 1
         state = current()
         _STATE.set(state.replace("tapes", tuple(t for t in state.tapes if t is not self)))
 

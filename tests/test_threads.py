@@ -305,3 +305,19 @@ def test_one_no_grad_object_entered_by_two_threads_restores_each_threads_mode():
 
     _run(a, b)
     assert modes == {"a inside": False, "a after": True, "b inside": False, "b after": True}
+
+
+def test_a_tape_exited_in_another_thread_records_no_more():
+    tape = am.Tape()
+    ops = {}
+
+    def entering_thread():
+        tape.__enter__()
+        x = am.Tensor([1.0], requires_grad=True)
+        am.tanh(x)
+        _run(lambda: tape.__exit__(None, None, None))  # closed from elsewhere
+        am.exp(x)                                      # this thread's state still lists the tape
+        ops["seen"] = [n.op for n in tape]
+
+    _run(entering_thread)
+    assert ops["seen"] == ["tanh"]
