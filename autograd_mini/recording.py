@@ -9,7 +9,9 @@ wrapper in ``tensor.py`` reads it once per op (``current()``).
 """
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import itertools
 import threading
 import weakref
@@ -93,6 +95,34 @@ class _changed(ContextDecorator):
 
     def _recreate_cm(self) -> "_changed":  # as a decorator: a fresh one per call
         return _changed(self.field, self.value)
+
+    def __call__(self, func: Any) -> Any:
+        """As a decorator. A generator function gets the mode around each of its resumptions,
+        not only around making the generator (as PyTorch's ``no_grad`` does)."""
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            gen = func(*args, **kwargs)
+            resume, arg = gen.send, None
+            while True:
+                try:
+                    with self._recreate_cm():
+                        item = resume(arg)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    arg = yield item
+                    resume = gen.send
+                except GeneratorExit:
+                    with self._recreate_cm():
+                        gen.close()
+                    raise
+                except BaseException as e:  # thrown in: the generator handles it, in the mode
+                    resume, arg = gen.throw, e
+
+        return generator
 
 
 _UNDO: ContextVar[tuple] = ContextVar("autograd_mini_undo", default=())

@@ -321,3 +321,36 @@ def test_a_tape_exited_in_another_thread_records_no_more():
 
     _run(entering_thread)
     assert ops["seen"] == ["tanh"]
+
+
+def test_no_grad_on_a_generator_function_holds_while_it_runs_and_not_between():
+    w = am.Parameter([1.0], name="w")
+
+    @am.no_grad()
+    def steps(n):
+        for _ in range(n):
+            got = yield (w * 2.0).requires_grad
+            assert got is None or got == "hello"
+        return "done"
+
+    gen = steps(3)
+    assert next(gen) is False
+    assert (w * 2.0).requires_grad                 # between resumptions the caller's mode holds
+    assert gen.send("hello") is False
+    with pytest.raises(StopIteration) as stop:
+        next(gen), next(gen)
+    assert stop.value.value == "done"
+    assert am.recording.current().grad_enabled
+
+    @am.no_grad()
+    def catching():
+        try:
+            yield 1
+        except KeyError:
+            yield (w * 2.0).requires_grad
+
+    g = catching()
+    next(g)
+    assert g.throw(KeyError("x")) is False         # handled inside the generator, in no_grad
+    g.close()
+    assert am.recording.current().grad_enabled
