@@ -15,7 +15,7 @@ from .primitives import (
     logsumexp, matmul, max, maximum, mean, minimum, multiply, negative, power, relu, reshape,
     sigmoid, softmax, sqrt, stack, subtract, sum, swapaxes, tanh, transpose, unbroadcast, where,
 )
-from .record import defvjp, defvjp_argnum, graph_of, primitive, tag
+from .record import custom_vjp, defvjp, defvjp_argnum, graph_of, primitive, tag
 from .recording import Frame, GraphNode, Node, Tag, Tape, detect_anomaly, format_scope, no_grad, paused_gc, scope
 from .tensor import Parameter, Tensor
 
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Parameter", "Tape", "Node", "Frame", "scope", "tag", "Tag", "graph_of", "GraphNode", "no_grad", "paused_gc", "detect_anomaly", "format_scope",
-    "primitive", "defvjp", "defvjp_argnum", "backward", "grad", "value_and_grad", "gradients", "optim",
+    "primitive", "defvjp", "defvjp_argnum", "custom_vjp", "backward", "grad", "value_and_grad", "gradients", "optim",
     "add", "subtract", "multiply", "divide", "negative", "power", "matmul", "exp", "log", "sqrt", "abs",
     "absolute", "tanh", "sigmoid", "relu", "sum", "mean", "max", "reshape", "transpose", "swapaxes",
     "broadcast_to", "getitem", "concatenate", "stack", "where", "maximum", "minimum", "clip",

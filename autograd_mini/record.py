@@ -840,6 +840,149 @@ def _value(x: Any) -> Any:
     return x.value if isinstance(x, Tensor) else x
 
 
+# --- several outputs, and residuals: custom_vjp ------------------------------------------
+
+class _Cotangents:
+    """The gradients reaching the outputs of one custom_vjp call, by output position; summed
+    per output as the walk adds the outputs' contributions (``+``). ``grads``: the input
+    gradients once ``bwd`` has run (it runs once per visit, for all inputs)."""
+
+    __slots__ = ("parts", "grads")
+
+    def __init__(self, parts: dict) -> None:
+        self.parts, self.grads = parts, None
+
+    def __add__(self, other: "_Cotangents") -> "_Cotangents":
+        parts = dict(self.parts)
+        for k, g in other.parts.items():
+            parts[k] = g if k not in parts else parts[k] + g
+        return _Cotangents(parts)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:  # for detect_anomaly
+        return np.concatenate([np.ravel(_value(g)) for g in self.parts.values()])
+
+
+def _pick_vjp(g: Any, ans: Any, call: Any, k: int) -> _Cotangents:
+    return _Cotangents({k: g})
+
+
+class custom_vjp:
+    """A primitive with several outputs whose gradient rule you write once for all of them,
+    with residuals: what the forward saves for it (JAX's ``custom_vjp``, PyTorch's
+    ``autograd.Function``). A fused op, an LSTM cell, needs no packed output and no zero-filled
+    gradient buffer.
+
+    ``fwd(*inputs)`` returns ``(outputs, residuals)``: a tuple of arrays (or one array) and
+    anything ``bwd`` needs. ``bwd(residuals, cotangents)`` gets the gradient at each output
+    (``None`` where none reached it) and returns one gradient per input (``None`` for none).
+    Write both with ``autograd_mini`` functions, as a VJP is written: then a second derivative
+    runs ``fwd`` again on the graph to get residuals it can differentiate.
+
+    >>> import numpy as np, autograd_mini as am
+    >>> @am.custom_vjp
+    ... def sincos(x):
+    ...     return np.sin(x), np.cos(x)
+    >>> def fwd(x):
+    ...     s, c = sincos.fun(x)
+    ...     return (s, c), (s, c)
+    >>> def bwd(res, cot):
+    ...     s, c = res
+    ...     gs, gc = cot
+    ...     return ((0.0 if gs is None else gs * c) - (0.0 if gc is None else gc * s),)
+    >>> sincos.defvjp(fwd, bwd)
+    >>> x = am.Tensor([0.0, 1.0], requires_grad=True)
+    >>> s, c = sincos(x)
+    >>> (s + 2 * c).sum().backward()
+    >>> np.allclose(x.grad, np.cos([0.0, 1.0]) - 2 * np.sin([0.0, 1.0]))
+    True
+    """
+
+    def __init__(self, fun: Callable, name: str | None = None) -> None:
+        self.fun = fun
+        self.fwd: Callable | None = None
+        self.bwd: Callable | None = None
+        self.op = Op(name or fun.__name__, fun)
+        self.op.vjps = _ArgnumVJPs(self._vjp)
+        self.op.variadic = self.op.d0 = self.op.d1 = True
+        self._picks: list[Op] = []
+        functools.update_wrapper(self, fun)
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> None:
+        """Register the forward that also returns residuals, and the backward that uses them."""
+        self.fwd, self.bwd = fwd, bwd
+
+    def _pick(self, k: int) -> Op:
+        while len(self._picks) <= k:  # one Op per output, named for the drawings: "lstm_cell[1]"
+            pick = Op(f"{self.op.name}[{len(self._picks)}]", None)
+            pick.vjps, pick.d0 = (_pick_vjp, None), True
+            self._picks.append(pick)
+        return self._picks[k]
+
+    def __call__(self, *args: Any) -> Any:
+        op = self.op
+        vals, parents, inputs = _unwrap(op, args)
+        state = current()
+        if vals is None or parents is None or not state.grad_enabled:  # nothing to differentiate
+            outs = self.fun(*(args if vals is None else vals))
+            if vals is None:
+                return outs
+            return tuple(_new(_as_output(op, o), False) for o in outs) if type(outs) is tuple else _new(_as_output(op, outs), False)
+        if self.fwd is None:
+            raise NotImplementedError(f"{op.name}: applied to a tensor that requires grad, but no VJP is registered; "
+                                      f"call {op.name}.defvjp(fwd, bwd)")
+        for a in args:
+            if isinstance(a, Tensor) and a._rec is None and not a._frozen:
+                _freeze(a)
+        try:
+            outs, residuals = self.fwd(*vals)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _op_error(op, vals, {}, e) from e
+        single = type(outs) is not tuple
+        outs = (outs,) if single else outs
+        vals, inputs = _guard(vals, inputs, None)
+        # The node keeps the residuals where a record keeps its output, and how many outputs
+        # there are as the keyword its VJP gets; each output is a record that reads the node.
+        node = [op, parents, state.scope, next(COUNTER), (), residuals, None, None, None, None, {"outputs": len(outs)}]
+        for e, v in zip(inputs, vals):
+            node += (e, v)
+        results = []
+        for k, o in enumerate(outs):
+            o = _as_output(op, o)
+            t = _Tensor_new(Tensor)
+            t._value, t.requires_grad = o, True
+            shape = _interned(o.shape)
+            t._rec = [self._pick(k), _FIRST, state.scope, next(COUNTER), shape, shape, None, None, None, None,
+                      _NO_KWARGS, node, None, k, k]
+            results.append(t)
+        return results[0] if single else tuple(results)
+
+    def _vjp(self, i: int, g: Any, ans: Any, *args: Any, outputs: int) -> Any:
+        if g.grads is None:
+            cot = tuple(g.parts.get(k) for k in range(outputs))
+            residuals = self.fwd(*args)[1] if current().grad_enabled else ans  # create_graph: on the graph
+            grads = self.bwd(residuals, cot)
+            grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+            if len(grads) != len(args):
+                raise ValueError(f"{self.op.name}: bwd returned {len(grads)} gradients for {len(args)} inputs")
+            g.grads = grads
+        gi = g.grads[i]
+        shape = _shape_of(args[i])
+        if gi is None:
+            return np.zeros(shape)
+        if _shape_of(gi) != shape:
+            raise ValueError(f"{self.op.name}: bwd's gradient for input {i} has shape {_shape_of(gi)}, the input {shape}")
+        return gi
+
+
+def _shape_of(x: Any) -> tuple:
+    return x if type(x) is tuple else np.shape(_value(x))
+
+
+def _as_output(op: Op, o: Any) -> np.ndarray:
+    o = _asarray(o)
+    return o if o.dtype is _F64 or o.dtype is _F32 else _check_output(op, o, ())
+
+
 # --- the Tensor methods that read a record --------------------------------------------------
 
 def _op_name(self: Tensor) -> str | None:

@@ -1,0 +1,115 @@
+"""custom_vjp: several outputs, one gradient rule with residuals (issue 12, item 4)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as am
+from autograd_mini.testing import gradcheck, gradgradcheck
+
+H = 3
+
+
+def _gates(z):
+    return (am.sigmoid(z[:, :H]), am.sigmoid(z[:, H:2 * H]), am.tanh(z[:, 2 * H:3 * H]), am.sigmoid(z[:, 3 * H:]))
+
+
+def cell_unfused(z, c):
+    i, f, g, o = _gates(z)
+    c_new = f * c + i * g
+    return o * am.tanh(c_new), c_new
+
+
+@am.custom_vjp
+def cell(z, c):
+    return cell_unfused(z, c)
+
+
+def cell_fwd(z, c):
+    i, f, g, o = _gates(z)
+    c_new = f * c + i * g
+    tc = am.tanh(c_new)
+    return (o * tc, c_new), (i, f, g, o, c, tc)
+
+
+def cell_bwd(res, cot):
+    i, f, g, o, c, tc = res
+    gh, gc = cot
+    dc = 0.0 if gc is None else gc
+    do = 0.0
+    if gh is not None:
+        dc = dc + gh * o * (1.0 - tc * tc)
+        do = gh * tc
+    di, df, dg = dc * g, dc * c, dc * i
+    dz = am.concatenate([di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g * g), do * o * (1.0 - o)], axis=1)
+    return dz, dc * f
+
+
+cell.defvjp(cell_fwd, cell_bwd)
+
+rng = np.random.default_rng(0)
+Z, C = rng.normal(size=(2, 4 * H)), rng.normal(size=(2, H))
+
+
+def test_a_fused_cell_has_the_gradients_of_its_unfused_ops():
+    for use in (lambda h, c: (h * h).sum() + (c * 3.0).sum(), lambda h, c: h.sum(), lambda h, c: c.sum()):
+        grads = []
+        for f in (cell, cell_unfused):
+            z, c = am.Tensor(Z, requires_grad=True), am.Tensor(C, requires_grad=True)
+            use(*f(z, c)).backward()
+            grads.append((z.grad, c.grad))
+        np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=1e-14)
+
+
+def test_gradcheck_and_gradgradcheck():
+    assert gradcheck(lambda z, c: cell(z, c), Z, C)
+    assert gradgradcheck(lambda z, c: cell(z, c), Z, C)
+    assert gradgradcheck(lambda z, c: cell(z, c)[0], Z, C)  # one output unused
+
+
+def test_a_chain_of_cells_through_time_is_checked_too():
+    def unroll(z, c):
+        h = None
+        for t in range(3):
+            h, c = cell(z * (t + 1.0), c)
+        return h
+
+    assert gradcheck(unroll, Z, C)
+
+
+def test_under_no_grad_it_is_the_plain_function_and_outputs_are_constants():
+    z = am.Tensor(Z, requires_grad=True)
+    with am.no_grad():
+        h, c = cell(z, am.Tensor(C))
+    assert not h.requires_grad and not c.requires_grad
+    np.testing.assert_allclose(h.value, cell_unfused(am.Tensor(Z), am.Tensor(C))[0].value)
+    h2, _ = cell(Z, C)                              # numpy in, numpy out
+    assert type(h2) is np.ndarray
+
+
+def test_clear_errors():
+    @am.custom_vjp
+    def two(x):
+        return x * 2.0, x * 3.0
+
+    x = am.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="two.defvjp"):
+        two(x)
+    two.defvjp(lambda x: ((x * 2.0, x * 3.0), ()), lambda res, cot: (np.ones(5),))
+    a, b = two(x)
+    with pytest.raises(ValueError, match=r"two: bwd's gradient for input 0 has shape \(5,\), the input \(2,\)"):
+        (a + b).sum().backward()
+    two.defvjp(lambda x: ((x * 2.0, x * 3.0), ()), lambda res, cot: (cot[0], cot[1]))
+    a, b = two(x)
+    with pytest.raises(ValueError, match="two: bwd returned 2 gradients for 1 inputs"):
+        (a + b).sum().backward()
+    assert a.op == "two[0]" and b.op == "two[1]"
+    two.defvjp(lambda x: ((x * 2.0, x * 3.0), ()),
+               lambda res, cot: (2.0 * cot[0] + (0.0 if cot[1] is None else 3.0 * cot[1]),))
+    y = am.Tensor([1.0, 2.0], requires_grad=True)
+    a, b = two(y)
+    a.sum().backward()
+    np.testing.assert_array_equal(y.grad, [2.0, 2.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        a.sum().backward()
