@@ -27,6 +27,7 @@ This module is the only one that reads or writes a record's fields.
 from __future__ import annotations
 
 import functools
+import warnings
 import weakref
 from heapq import heappop, heappush
 from math import prod
@@ -945,6 +946,9 @@ class custom_vjp:
         node = [op, parents, state.scope, next(COUNTER), (), residuals, None, None, None, None, {"outputs": len(outs)}]
         for e, v in zip(inputs, vals):
             node += (e, v)
+        if any(tape.depth > 0 for tape in state.tapes):
+            warnings.warn(f"{op.name}: a custom_vjp op is not recorded on a Tape yet, so drawings of this tape "
+                          "leave it out (its gradients are right)", stacklevel=2)
         results = []
         for k, o in enumerate(outs):
             o = _as_output(op, o)

@@ -113,3 +113,13 @@ def test_clear_errors():
     np.testing.assert_array_equal(y.grad, [2.0, 2.0])
     with pytest.raises(RuntimeError, match="second time"):
         a.sum().backward()
+
+
+def test_an_open_tape_is_told_that_it_cannot_show_the_op():
+    z = am.Tensor(Z, requires_grad=True)
+    with am.Tape() as tape, pytest.warns(UserWarning, match="not recorded on a Tape"):
+        h, c = cell(z, am.Tensor(C))
+        loss = h.sum()
+    assert [n.op for n in tape] == ["sum"]
+    loss.backward()
+    assert z.grad.shape == Z.shape
