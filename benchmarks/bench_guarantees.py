@@ -23,7 +23,6 @@ Usage: ``python benchmarks/bench_guarantees.py [--repeat 7] [--min-time 0.2] [--
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,8 @@ import numpy as np
 import autograd_mini as am
 from autograd_mini.recording import current
 
-HERE = Path(__file__).resolve().parent
-
-
-def _bench_engine() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_engine", HERE / "bench_engine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, run or loaded by the tests
+import bench_engine  # noqa: E402
 
 
 class TensorSteps:
@@ -120,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--only", choices=("a", "b", "c"))
     args = ap.parse_args(argv)
-    B = _bench_engine()
+    B = bench_engine
     print("autograd_mini reliability benchmark")
     print(f"  numpy {np.__version__}   python {sys.version.split()[0]}   best of {args.repeat} interleaved samples")
 

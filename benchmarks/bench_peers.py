@@ -106,16 +106,9 @@ import numpy as np
 import autograd_mini as am
 
 
-def _load_sibling(filename: str, module_name: str) -> ModuleType:
-    path = Path(__file__).resolve().parent / filename
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BE = _load_sibling("bench_engine.py", "_bench_engine_for_peers")
-MT = _load_sibling("minimal_tape.py", "_minimal_tape_for_peers")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, run or loaded by the tests
+import bench_engine as BE  # noqa: E402
+import minimal_tape as MT  # noqa: E402
 
 RTOL, ATOL = BE.RTOL, BE.ATOL
 F32_RTOL, F32_ATOL = 1e-4, 1e-5  # float32 results against the float64 reference

@@ -391,11 +391,10 @@ def warm_up_embedded() -> dict[str, Any]:
 # --- the memory a graph keeps --------------------------------------------------------------------
 
 def _bench_engine() -> Any:
-    path = Path(__file__).resolve().parent / "bench_engine.py"
-    spec = importlib.util.spec_from_file_location("_bench_engine_for_viz", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script, run or loaded by the tests
+    import bench_engine
+
+    return bench_engine
 
 
 def _elman_1000() -> tuple[list[am.Tensor], Callable[[], am.Tensor]]:

@@ -18,31 +18,23 @@ otherwise add instructions that are not the engine's.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, run or loaded by the tests
 WORKLOADS = ("elman3", "elman16", "lstm_small")
-
-
-def _bench_engine() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_engine", HERE / "bench_engine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_step(workload: str) -> tuple[Callable[[], None], int]:
     """One forward + backward of the workload (gradients cleared first), and its recorded ops."""
     import autograd_mini as am
 
-    B = _bench_engine()
+    import bench_engine as B
     if workload in ("elman3", "elman16"):
         builder, params, data = B.elman_engine, B.elman_params(n_hidden=3 if workload == "elman3" else 16), B.elman_data()
     elif workload == "lstm_small":  # the LSTM's ops on arrays so small that numpy's share is least
