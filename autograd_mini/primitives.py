@@ -13,24 +13,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .record import defvjp, defvjp_argnum, primitive, saves
+from .record import _shape, defvjp, defvjp_argnum, primitive, saves
 from .tensor import Tensor
 
 
 def _val(x: Any) -> Any:
     """The raw value: masks and shapes in VJPs are constants, never differentiated."""
     return x.value if isinstance(x, Tensor) else x
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    """The shape of an array, tensor or number; a tuple is already a shape (a value the forward
-    did not keep reaches a VJP as its shape, see ``saves``)."""
-    if type(x) is tuple:
-        return x
-    try:
-        return x.shape
-    except AttributeError:  # python numbers and lists
-        return np.shape(x)
 
 
 def _arr(x: Any) -> Any:

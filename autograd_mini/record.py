@@ -927,7 +927,9 @@ class custom_vjp:
             outs = self.fun(*(args if vals is None else vals))
             if vals is None:
                 return outs
-            return tuple(_new(_as_output(op, o), False) for o in outs) if type(outs) is tuple else _new(_as_output(op, outs), False)
+            if type(outs) is not tuple:
+                return _new(_check_output(op, outs, vals), False)
+            return tuple(_new(_check_output(op, o, vals), False) for o in outs)
         if self.fwd is None:
             raise NotImplementedError(f"{op.name}: applied to a tensor that requires grad, but no VJP is registered; "
                                       f"call {op.name}.defvjp(fwd, bwd)")
@@ -951,7 +953,7 @@ class custom_vjp:
                           "leave it out (its gradients are right)", stacklevel=2)
         results = []
         for k, o in enumerate(outs):
-            o = _as_output(op, o)
+            o = _check_output(op, o, vals)
             t = _Tensor_new(Tensor)
             t._value, t.requires_grad = o, True
             shape = _interned(o.shape)
@@ -970,21 +972,23 @@ class custom_vjp:
                 raise ValueError(f"{self.op.name}: bwd returned {len(grads)} gradients for {len(args)} inputs")
             g.grads = grads
         gi = g.grads[i]
-        shape = _shape_of(args[i])
+        shape = _shape(args[i])
         if gi is None:
             return np.zeros(shape)
-        if _shape_of(gi) != shape:
-            raise ValueError(f"{self.op.name}: bwd's gradient for input {i} has shape {_shape_of(gi)}, the input {shape}")
+        if _shape(gi) != shape:
+            raise ValueError(f"{self.op.name}: bwd's gradient for input {i} has shape {_shape(gi)}, the input {shape}")
         return gi
 
 
-def _shape_of(x: Any) -> tuple:
-    return x if type(x) is tuple else np.shape(_value(x))
-
-
-def _as_output(op: Op, o: Any) -> np.ndarray:
-    o = _asarray(o)
-    return o if o.dtype is _F64 or o.dtype is _F32 else _check_output(op, o, ())
+def _shape(x: Any) -> tuple[int, ...]:
+    """The shape of an array, tensor or number; a tuple is already a shape (a value the forward
+    did not keep reaches a VJP as its shape, see ``saves``)."""
+    if type(x) is tuple:
+        return x
+    try:
+        return x.shape
+    except AttributeError:  # python numbers and lists
+        return np.shape(x)
 
 
 # --- the Tensor methods that read a record --------------------------------------------------
