@@ -75,9 +75,9 @@ def _own_kwargs(kwargs: dict) -> dict:
 
 
 def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tuple, tuple]:
-    """Protect what a record keeps from later writes (see ``_own``, ``_freeze``), and replace the
-    values backward does not read by their shapes. The general case: the wrapper inlines it for
-    one and two arguments."""
+    """Copy the caller's constants a record keeps (see ``_own``), and replace the values backward
+    does not read by their shapes. (Leaf tensors were frozen before the op ran.) The general
+    case: the wrapper inlines it for one and two arguments."""
     out_vals, out_inputs = list(vals), list(inputs)
     for i, (v, e) in enumerate(zip(vals, inputs)):
         if keep is not None and i not in keep:
@@ -85,12 +85,8 @@ def _guard(vals: tuple, inputs: tuple, keep: frozenset[int] | None) -> tuple[tup
                 out_vals[i] = e[SHAPE] if type(e) is list else _interned(v.shape)
             elif type(v) is list and e is v:  # a caller's list: only its shape is read
                 out_vals[i] = _interned(np.shape(v))
-        elif type(e) is list:
-            pass  # a record's output: the tape owns it
-        elif e is v:
+        elif e is v:  # a caller's constant (a record or a leaf's value is never the input itself)
             out_vals[i] = out_inputs[i] = _own(v)
-        elif not e._frozen:
-            _freeze(e)
     return tuple(out_vals), tuple(out_inputs)
 
 

@@ -246,3 +246,22 @@ def test_an_intermediate_a_graph_keeps_is_read_only_once_read():
     out = am.tanh(am.Tensor([1.0]))               # no graph: an output is the caller's to write
     out.value[0] = 2.0
     assert out.value[0] == 2.0
+
+
+def test_a_list_a_three_argument_op_keeps_is_copied():
+    @am.primitive
+    def pick(x, idx, scale):
+        return x[idx] * scale
+
+    def pick_vjp(g, ans, x, idx, scale):
+        out = np.zeros(np.shape(x))
+        np.add.at(out, idx, g * scale)
+        return out
+
+    am.defvjp(pick, pick_vjp, None, None)
+    idx = [0, 0, 2]
+    x = am.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = pick(x, idx, 2.0).sum()
+    idx[:] = [1, 1, 1]
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [4.0, 0.0, 2.0])
