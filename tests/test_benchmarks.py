@@ -80,6 +80,12 @@ def test_the_instruction_counter_runs_the_workloads_and_explains_what_it_needs(m
     assert I.main(["--inner", "--workload", "elman3", "--steps", "1"]) == 0
     with pytest.raises(ValueError, match="unknown workload"):
         I.training_step("nope")
+    for impl in ("numpy", "tape"):  # the same step on the reference and on the floor, same op count
+        other, other_ops = I.training_step("elman3", impl)
+        other()
+        assert other_ops == ops
+    with pytest.raises(ValueError, match="unknown impl"):
+        I.training_step("elman3", "torch")
     assert I.main(["--steps", "0"]) == 2 and "at least 1" in capsys.readouterr().err
     monkeypatch.setattr(I.shutil, "which", lambda name: None)
     assert I.main([]) == 2 and "valgrind is not on PATH" in capsys.readouterr().err

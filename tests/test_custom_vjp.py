@@ -115,11 +115,65 @@ def test_clear_errors():
         a.sum().backward()
 
 
-def test_an_open_tape_is_told_that_it_cannot_show_the_op():
-    z = am.Tensor(Z, requires_grad=True)
-    with am.Tape() as tape, pytest.warns(UserWarning, match="not recorded on a Tape"):
-        h, c = cell(z, am.Tensor(C))
-        loss = h.sum()
-    assert [n.op for n in tape] == ["sum"]
+def _on_tape(f, use, keep_grads=True):
+    z, c = am.Tensor(Z, requires_grad=True), am.Tensor(C, requires_grad=True)
+    with am.Tape(keep_grads=keep_grads) as tape:
+        h, c_new = f(z, c)
+        loss = use(h, c_new)
     loss.backward()
-    assert z.grad.shape == Z.shape
+    return tape, z, c, h, c_new
+
+
+def test_a_tape_shows_one_node_per_output_read_from_every_input():
+    tape, z, c, h, c_new = _on_tape(cell, lambda h, c: (h * h).sum() + (c * 3.0).sum(), keep_grads=False)
+    cells = [n for n in tape if n.op.startswith("cell")]
+    assert [n.op for n in cells] == ["cell[0]", "cell[1]"]
+    assert [n.output for n in cells] == [h, c_new] and all(n.inputs == (z, c) for n in cells)
+    graph = am.graph_of(tape)  # the squares read the cell's nodes: the drawing links them
+    users = [g for g in graph if g.op == "multiply"]
+    assert {g.inputs[0].op for g in users} == {"cell[0]", "cell[1]"}
+
+
+def test_keep_grads_gives_each_output_its_own_share_of_every_input_gradient():
+    use = lambda h, c: (h * h).sum() + (c * 3.0).sum()  # noqa: E731
+    tape, z, c, h, c_new = _on_tape(cell, use)
+    n0, n1 = [n for n in tape if n.op.startswith("cell")]
+    np.testing.assert_allclose(n0.output_grad, 2 * h.value, rtol=1e-12)
+    np.testing.assert_allclose(n1.output_grad, np.full(C.shape, 3.0), rtol=1e-12)
+    # the shares add up to the inputs' gradients...
+    np.testing.assert_allclose(n0.input_grads[0] + n1.input_grads[0], z.grad, rtol=1e-12)
+    np.testing.assert_allclose(n0.input_grads[1] + n1.input_grads[1], c.grad, rtol=1e-12)
+    # ...and each is what that output alone sends, as the unfused ops give it
+    for k, part in ((0, lambda h, c: (h * h).sum()), (1, lambda h, c: (c * 3.0).sum())):
+        _, uz, uc, _, _ = _on_tape(cell_unfused, part)
+        node = (n0, n1)[k]
+        np.testing.assert_allclose(node.input_grads[0], uz.grad, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(node.input_grads[1], uc.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_an_output_no_gradient_reached_and_a_constant_input_have_no_share():
+    z, c = am.Tensor(Z, requires_grad=True), am.Tensor(C)  # c: a constant
+    with am.Tape(keep_grads=True) as tape:
+        h, _ = cell(z, c)
+        loss = h.sum()
+    loss.backward()
+    n0, n1 = [n for n in tape if n.op.startswith("cell")]
+    assert n1.output_grad is None and n1.input_grads == [None, None]
+    assert n0.input_grads[1] is None
+    np.testing.assert_allclose(n0.input_grads[0], z.grad, rtol=1e-12)
+
+
+def test_a_drawing_of_the_tape_shows_the_fused_op():
+    import viz
+    tape, *_ = _on_tape(cell, lambda h, c: (h * h).sum() + (c * 3.0).sum())
+    dot = viz.draw(tape).source
+    assert "cell[0]" in dot and "cell[1]" in dot
+
+
+def test_a_tag_on_an_output_reaches_its_tape_node():
+    z = am.Tensor(Z, requires_grad=True)
+    with am.Tape() as tape:
+        h, c_new = cell(z, am.Tensor(C))
+        am.tag(h, "h", 2)
+        am.tag(c_new, "c", 2)
+    assert [str(n.tag) for n in tape] == ["h_2", "c_2"]

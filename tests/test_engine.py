@@ -1,6 +1,7 @@
 """The engine's contract: recording, backward, the functional face, errors and faults."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import tracemalloc
@@ -690,3 +691,43 @@ def test_the_record_has_one_owner_and_no_import_goes_in_a_circle():
     assert not imported["tensor"] & {"record", "backward", "primitives"}
     assert "backward" not in imported["record"]
     assert am.Tensor([1.0]).op is None and (am.Tensor([1.0], requires_grad=True) * 2).op == "multiply"
+
+
+def _elman_pass(mode: str) -> dict:
+    """One Elman loss (a shared weight as a matmul's right operand, slices, a sum with axis,
+    retain_grad on a hidden state) and its gradients, taken in ``mode``."""
+    rng = np.random.default_rng(7)
+    W = am.Parameter(rng.normal(size=(3, 3)), name="W")
+    U = am.Parameter(rng.normal(size=(2, 3)), name="U")
+    xs = rng.normal(size=(5, 4, 2))
+    tape = am.Tape(keep_grads=True)  # recorded on it (mode keep_grads), every record has a node
+    with tape if mode == "keep_grads" else contextlib.nullcontext():
+        h = am.Tensor(np.full((4, 3), 0.5))
+        hs = []
+        for t in range(5):
+            h = am.tanh(xs[t] @ U + h @ W)
+            hs.append(h.retain_grad())
+        loss = am.sum(am.sum(h[:, :2] * h[:, 1:], axis=1) ** 2) + am.sum(hs[2])
+    if mode == "keep_grads":
+        assert len(tape.nodes) > 20
+    if mode in ("plain", "keep_grads"):
+        loss.backward()
+    elif mode == "anomaly":
+        with am.detect_anomaly():
+            loss.backward()
+    else:
+        W.grad, U.grad = am.gradients(loss, [W, U])
+        return {"W": W.grad, "U": U.grad}
+    return {"W": W.grad, "U": U.grad, "h2": hs[2].grad}
+
+
+@pytest.mark.parametrize("mode", ["anomaly", "keep_grads", "wrt"])
+def test_the_hot_loop_and_the_rare_modes_visit_agree(mode):
+    # A plain backward visits records inline; detect_anomaly, keep_grads and wrt take
+    # _Pass.visit, record by record, and sum a weight's uses one by one. Same gradients.
+    plain, other = _elman_pass("plain"), _elman_pass(mode)
+    assert set(other) <= set(plain)
+    for k in other:
+        np.testing.assert_allclose(other[k], plain[k], rtol=1e-12, atol=1e-12)
+    assert np.abs(plain["W"]).sum() > 0.1 and np.abs(plain["h2"]).sum() > 0.1
+
