@@ -38,9 +38,17 @@ def unbroadcast(g: Any, like: Any) -> Any:
     # Methods, not primitives: arrays and tensors both have them, and plain arrays skip the
     # recording wrapper on this hot path.
     if gshape[lead:] == shape:  # only leading axes were added (a bias): one reduction does it
-        return g.sum(axis=0) if lead == 1 else g.sum(axis=tuple(range(lead)))
-    ones = tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
-    return g.sum(axis=tuple(range(lead)) + ones, keepdims=True).reshape(shape)
+        axes = 0 if lead == 1 else tuple(range(lead))
+        return _add_reduce(g, axes) if type(g) is np.ndarray else g.sum(axis=axes)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    if type(g) is np.ndarray:
+        return _add_reduce(g, axes, None, None, True).reshape(shape)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+# What ndarray.sum calls, without its Python layer (numpy/_core/_methods.py): 8.8k instructions
+# instead of 10.4k a call on a 32 x 3 array (callgrind). Arguments: axis, dtype, out, keepdims.
+_add_reduce = np.add.reduce
 
 
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
@@ -217,9 +225,10 @@ def _count(x: Any, ans: Any) -> int:
 
 @primitive(name="sum")
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001 - numpy's name
-    """numpy's sum; through the array's method, as np.sum's Python layer costs ~1 us a call."""
+    """numpy's sum; on an array as ndarray.sum computes it (np.add.reduce), without the Python
+    layers of np.sum and of the method (~1 us and ~0.15 us a call)."""
     if type(x) is np.ndarray:
-        return x.sum(axis=axis, keepdims=keepdims)
+        return _add_reduce(x, axis, None, None, keepdims)
     return np.sum(x, axis=axis, keepdims=keepdims)
 defvjp(sum,      lambda g, ans, x, axis=None, keepdims=False: _reduce_vjp(g, x, axis, keepdims))
 
