@@ -731,3 +731,26 @@ def test_the_hot_loop_and_the_rare_modes_visit_agree(mode):
         np.testing.assert_allclose(other[k], plain[k], rtol=1e-12, atol=1e-12)
     assert np.abs(plain["W"]).sum() > 0.1 and np.abs(plain["h2"]).sum() > 0.1
 
+
+
+def test_a_plain_backward_visits_every_record_in_the_hot_loop(monkeypatch):
+    # The rare modes' visit is for the rare modes: a plain pass must not take it (a change that
+    # sends every record through it would be as right and much slower), retain_grad takes it
+    # for that record only, and detect_anomaly for every record.
+    from autograd_mini.record import _Pass
+    seen = []
+    real = _Pass.visit
+    monkeypatch.setattr(_Pass, "visit", lambda self, rec, g: (seen.append(rec), real(self, rec, g)))
+    W = am.Parameter(np.eye(3))
+    x = np.ones((2, 3))
+    h1 = am.tanh(x @ W)
+    loss = am.sum(am.tanh(h1 @ W) + h1)
+    loss.backward(retain_graph=True)
+    assert seen == []
+    h1.retain_grad()
+    loss.backward(retain_graph=True)
+    assert seen == [h1._rec]
+    seen.clear()
+    with am.detect_anomaly():
+        loss.backward()
+    assert len(seen) == 6
