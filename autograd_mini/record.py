@@ -61,7 +61,17 @@ OP, PARENTS, SCOPE, SEQ, SHAPE, ANS, NODE, OWNER, TAG, KW = range(10)
 ARGS = 10  # input i is rec[ARGS + 2 i], its kept value (or its shape) rec[ARGS + 2 i + 1]
 
 
-FREED = None  # ANS once backward has freed the kept values (see ``_free``)
+class _Freed:
+    """What a record's ANS holds once backward has freed its kept values (see ``_free``): a
+    sentinel of its own, as ANS may hold anything else, a custom_vjp's residuals None included."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FREED"
+
+
+FREED = _Freed()
 
 
 def _own_kwargs(kwargs: dict) -> dict:
@@ -682,17 +692,21 @@ class _Pass:
     def run(self) -> dict[int, tuple[Tensor, Any, bool]]:
         grads, owned, leaves, heap = self.grads, self.owned, self.leaves, self.heap
         get, take = grads.get, grads.pop
-        rare = self.wanted is not None or self.create_graph or self.anomaly
+        rare = self.create_graph or self.anomaly
+        # With wrt, only the inputs that lead to a wanted tensor get work (``needed``): one test per
+        # edge here, as the walk through visit() made am.gradients ~20% slower (review, perf2.py).
+        wanted, needed = self.wanted, self.needed
         free = not self.retain_graph
-        # Locals for the layout's positions: a visit reads them ~10 times (benchmarks/instructions.py).
-        ONE, TWO, V0, V1 = ARGS + 2, ARGS + 4, ARGS + 1, ARGS + 3
+        # Locals for the layout's positions and the sentinel: read ~10 times a visit.
+        ONE, TWO, V0, V1, freed = ARGS + 2, ARGS + 4, ARGS + 1, ARGS + 3, FREED
         while heap:
             rec = heappop(heap)[1]
             g = take(id(rec))
             op, parents, where, _, _, ans, node, owner, _, kw = rec[:ARGS]
             if type(g) is _Pending:  # every use of this tensor is visited: sum what was collected
                 g = self.settle(g, id(rec))
-            if rare or ans is FREED or node is not None or owner is not None:
+            if (rare or ans is freed or owner is not None or (node is not None and node.keep_grads)
+                    or (wanted is not None and id(rec) in wanted)):
                 self.visit(rec, g)
                 continue
             n = len(rec)
@@ -700,13 +714,17 @@ class _Pass:
                 a0, a1 = rec[V0], rec[V1]
             elif n == ONE:
                 a0 = rec[V0]
+            if kw or (n != TWO and n != ONE):
+                args = rec[V0::2]
             vjps = op.vjps
             summed = -1 if op.sum_vjp is None or kw else op.sum_vjp[0]
             for i in parents:
                 p = rec[ARGS + 2 * i]
                 k = id(p)
+                if needed is not None and k not in needed and k not in wanted:
+                    continue  # leads to no wanted tensor: no work, no gradient left behind
                 if i == summed:  # computed with the op's other uses of p, when p's turn comes
-                    call = (g, ans, (a0, a1) if n == TWO else tuple(rec[V0::2]))
+                    call = (g, ans, (a0, a1) if n == TWO else tuple(args))
                     old = get(k)
                     if type(old) is _Pending:  # (self.collect's common case, inlined: -1.3% on lstm_small)
                         old.add_call(op, call)
@@ -715,19 +733,19 @@ class _Pass:
                     continue
                 try:
                     if kw:
-                        c = vjps[i](g, ans, *rec[V0::2], **kw)
+                        c = vjps[i](g, ans, *args, **kw)
                     elif n == TWO:
                         c = vjps[i](g, ans, a0, a1)
                     else:
-                        c = vjps[i](g, ans, a0) if n == ONE else vjps[i](g, ans, *rec[V0::2])
+                        c = vjps[i](g, ans, a0) if n == ONE else vjps[i](g, ans, *args)
                 except Exception as e:
                     raise _in_backward(e, op, i, where)
                 old = get(k)  # self.add, inlined: once per edge
                 if old is None:
                     grads[k] = c
-                    if type(p) is list:
+                    if type(p) is list and (needed is None or k in needed):
                         heappush(heap, (p[SEQ], p))
-                    else:
+                    else:  # a leaf tensor, or a wanted record with nothing wanted upstream
                         leaves[k] = p
                 elif k in owned:
                     old += c
@@ -762,9 +780,10 @@ class _Pass:
         keep = node is not None and node.keep_grads
         if keep:
             node.output_grad = g
-        args = tuple(_vals(rec))
         if self.create_graph:
             ans, args = _graph_args(rec)
+        else:
+            args = tuple(_vals(rec))
         if self.needed is not None:  # inputs that lead to no wanted tensor: no work, no gradient left behind
             parents = [i for i in parents if id(rec[ARGS + 2 * i]) in self.needed or id(rec[ARGS + 2 * i]) in wanted]
         one_by_one = kw or keep or self.create_graph or self.anomaly  # every edge's own gradient
@@ -1049,7 +1068,7 @@ class custom_vjp:
             residuals = self.fwd(*args)[1] if current().grad_enabled else ans  # create_graph: on the graph
             g.grads = self._input_grads(residuals, cot, len(args))
             if nodes and nodes[0].keep_grads:
-                self._keep_edges(nodes, residuals, cot, len(args))
+                self._keep_edges(nodes, residuals, cot, g.grads)
         gi = g.grads[i]
         shape = _shape(args[i])
         if gi is None:
@@ -1065,16 +1084,22 @@ class custom_vjp:
             raise ValueError(f"{self.op.name}: bwd returned {len(grads)} gradients for {n} inputs")
         return grads
 
-    def _keep_edges(self, nodes: tuple, residuals: Any, cot: tuple, n: int) -> None:
+    def _keep_edges(self, nodes: tuple, residuals: Any, cot: tuple, grads: tuple) -> None:
         """Tape(keep_grads=True): each output's node gets the gradient at that output and what
-        it alone sends each input, ``bwd`` with that output's cotangent only (bwd is linear in
-        them, so the shares add up to what the inputs receive)."""
-        for k, node in enumerate(nodes):
-            if cot[k] is None:
-                continue
+        it alone sends each input: ``bwd`` with zeros at the other outputs that got a gradient
+        (bwd is linear in the cotangents, so the shares add up to ``grads``, what the inputs
+        receive; zeros, not None, as a bwd written for the outputs it was given may not expect
+        None there). With one output reached, its share is ``grads`` itself."""
+        reached = [k for k, c in enumerate(cot) if c is not None]
+        for k in reached:
+            node = nodes[k]
             node.output_grad = cot[k]
-            alone = tuple(c if j == k else None for j, c in enumerate(cot))
-            share = self._input_grads(residuals, alone, n)
+            if len(reached) == 1:
+                share = grads
+            else:
+                alone = tuple(None if c is None else c if j == k else np.zeros(_shape(c), _value(c).dtype)
+                              for j, c in enumerate(cot))
+                share = self._input_grads(residuals, alone, len(grads))
             node.input_grads = [None if s is None or not (isinstance(a, Tensor) and a.requires_grad) else s
                                 for s, a in zip(share, node.inputs)]
 

@@ -747,10 +747,20 @@ def test_a_plain_backward_visits_every_record_in_the_hot_loop(monkeypatch):
     loss = am.sum(am.tanh(h1 @ W) + h1)
     loss.backward(retain_graph=True)
     assert seen == []
+    am.gradients(loss, [W], retain_graph=True)  # wrt leaves: the loop filters the edges itself
+    assert seen == []
+    am.gradients(loss, [h1, W], retain_graph=True)  # a wanted record is visited by visit()
+    assert seen == [h1._rec]
+    seen.clear()
     h1.retain_grad()
     loss.backward(retain_graph=True)
     assert seen == [h1._rec]
     seen.clear()
     with am.detect_anomaly():
-        loss.backward()
+        loss.backward(retain_graph=True)
     assert len(seen) == 6
+    seen.clear()
+    with am.Tape():  # a tape that keeps no gradients: its nodes need no visit of their own
+        W2 = am.Parameter(np.eye(3))
+        am.sum(am.tanh(x @ W2)).backward()
+    assert seen == []
