@@ -82,6 +82,7 @@ Run::
     python benchmarks/bench_peers.py --workload lstm --repeat 11
     python benchmarks/bench_peers.py --workload elman8_long --steps 1000
     python benchmarks/bench_peers.py --quick --steps 4  # smoke run of the code paths only
+    python benchmarks/bench_peers.py --instructions  # and instruction counts beside the ratios
 
 Installing the peers: ``pip install torch==2.13.0 autograd`` (for torch take a CPU-only wheel,
 e.g. ``--index-url https://download.pytorch.org/whl/cpu``; the default Linux wheel brings CUDA).
@@ -729,6 +730,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"{LONG_STEPS:,}, 100); for smoke runs, or --workload elman8_long --steps 1000")
     parser.add_argument("--lstm-gates", choices=BE.LSTM_GATES, default=BE.LSTM_DEFAULT_GATES,
                         help="gate formulation of the LSTM, the same in every implementation")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions per step under callgrind, which do not drift "
+                             "(benchmarks/instructions.py; needs valgrind, adds ~5 min)")
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (2 if args.quick else 7)
     if repeat < 1:
@@ -824,7 +828,30 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 ratio = r["autograd_mini"] / r["HIPS autograd"]
                 print(f"  {what:<84} {ratio:6.2f}   {BE._verdict(ratio < HIPS_TARGET)}")
+    if args.instructions:
+        print_instructions()
     return 0
+
+
+def print_instructions(steps: int = 10) -> None:
+    """The instruction counts beside the ratios: the Elman nets above, and the LSTM's graph on
+    tiny arrays (under callgrind the full LSTM would take minutes)."""
+    import shutil
+
+    import instructions as I
+    if shutil.which("valgrind") is None:
+        print("\ninstructions: valgrind is not on PATH (apt-get install valgrind); not counted")
+        return
+    print(f"\ninstructions per training step (callgrind, {steps} steps, benchmarks/instructions.py); "
+          "per op: beyond numpy's, over the engine's recorded ops")
+    row = _table((30, 13, 13, 13, 13, 13, 15, 15))
+    print(row(("workload", "mini (M)", "numpy (M)", "tape (M)", "mini/numpy", "tape/numpy", "mini per op", "tape per op")))
+    for wl, label in (("elman3", "Elman 2-3-1"), ("elman16", "Elman 2-16-1"), ("lstm_small", "LSTM graph, 4 cells, batch 1")):
+        _, ops = I.training_step(wl)
+        c = {impl: I.per_training_step(wl, impl, steps) for impl in I.IMPLS}
+        print(row((label, f"{c['engine'] / 1e6:.2f}", f"{c['numpy'] / 1e6:.2f}", f"{c['tape'] / 1e6:.2f}",
+                   f"{c['engine'] / c['numpy']:.2f}", f"{c['tape'] / c['numpy']:.2f}",
+                   f"{(c['engine'] - c['numpy']) / ops:,.0f}", f"{(c['tape'] - c['numpy']) / ops:,.0f}")))
 
 
 if __name__ == "__main__":

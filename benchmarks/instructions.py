@@ -81,6 +81,11 @@ def _collected(workload: str, steps: int, impl: str = "engine") -> int:
     return int(found.group(1).replace(",", ""))
 
 
+def per_training_step(workload: str, impl: str = "engine", steps: int = 100) -> float:
+    """Instructions of one training step of ``workload`` on ``impl`` (two callgrind runs)."""
+    return (_collected(workload, steps, impl) - _collected(workload, 0, impl)) / steps
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", default="elman3", choices=WORKLOADS)
@@ -100,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     _, ops = training_step(args.workload)
     counted = {}
     for impl in (IMPLS if args.impl == "all" else (args.impl,)):
-        base = _collected(args.workload, 0, impl)
-        counted[impl] = per_step = (_collected(args.workload, args.steps, impl) - base) / args.steps
+        counted[impl] = per_step = per_training_step(args.workload, impl, args.steps)
         print(f"{args.workload} on {impl}: {per_step / 1e6:.3f} M instructions per training step, "
               f"{per_step / ops:,.0f} per recorded op ({ops} ops), over {args.steps} steps")
     if args.impl == "all":

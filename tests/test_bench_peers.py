@@ -254,3 +254,21 @@ def test_absent_peers_are_reported_and_the_rest_runs(B, monkeypatch, capsys):
     assert re.search(r"ahead of PyTorch eager \(mini/torch < 1\)\s+-\s+n/a \(torch not installed\)$", out, re.M)
     assert re.search(r"faster than HIPS autograd\s+-\s+n/a \(HIPS autograd not installed\)$", out, re.M)
     assert re.search(r"^  1 of 1 issue-12 targets met$|^  0 of 1 issue-12 targets met$", out, re.M)
+
+
+def test_instruction_counts_beside_the_ratios(B, monkeypatch, capsys):
+    # Without valgrind the table is not counted, and says why; with it, each row divides the
+    # counts it printed (the counts themselves are faked: a callgrind run takes ~20 s).
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    B.print_instructions(steps=1)
+    assert "valgrind is not on PATH" in capsys.readouterr().out
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/valgrind")
+    import instructions as I
+    fake = {"engine": 4e6, "numpy": 2e6, "tape": 3e6}
+    monkeypatch.setattr(I, "per_training_step", lambda wl, impl, steps: fake[impl])
+    B.print_instructions(steps=1)
+    out = capsys.readouterr().out
+    _, ops = I.training_step("elman3")
+    line = next(ln for ln in out.splitlines() if ln.startswith("Elman 2-3-1"))
+    assert line.split()[2:7] == ["4.00", "2.00", "3.00", "2.00", "1.50"]
+    assert f"{2e6 / ops:,.0f}" in line and "LSTM graph" in out
