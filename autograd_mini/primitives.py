@@ -329,10 +329,54 @@ def _getitem_vjp_sum(calls: list, out: np.ndarray | None) -> np.ndarray:
     """getitem's VJPs for many slices of one tensor, summed: one buffer, not one per slice."""
     if out is None:
         g, _, (x, _) = calls[0]
-        out = np.zeros(_shape(x), dtype=g.dtype)
+        shape = _shape(x)
+        # Slices that cover the tensor once (an LSTM's gates) are joined: no zeros, no adds. The
+        # check reads slice attributes (~10k instructions for four slices), so small tensors skip
+        # it: on 32 x 512 the join is 3.3x cheaper, on 1 x 16 no cheaper (callgrind).
+        tiles = _tiles(calls, shape) if len(calls) > 1 and g.size * len(calls) >= _TILE_MIN else None
+        if tiles is not None:
+            return np.concatenate(tiles[1], axis=tiles[0])
+        out = np.zeros(shape, dtype=g.dtype)
     for g, _, (_, index) in calls:
         _add_slice(out, index, g)
     return out
+
+
+_TILE_MIN = 4096  # elements of the tensor (estimated from its slices) below which _tiles is skipped
+
+
+def _tiles(calls: list, shape: tuple) -> tuple[int, list] | None:
+    """``(axis, gradients in order)`` if the calls' indices are slices along one axis that cover
+    it exactly once, each with step 1 and in-range bounds (``z[:, 0:H]``, ``z[:, H:2*H]``, ...);
+    else None."""
+    ax, spans, grads = -1, [], []
+    for g, _, (_, index) in calls:
+        idx = index if type(index) is tuple else (index,)
+        if len(idx) != len(shape):
+            return None
+        k = -1
+        for j, p in enumerate(idx):
+            if type(p) is not slice or p.step is not None:
+                return None
+            if p.start is None and p.stop is None:
+                continue
+            if k >= 0:
+                return None
+            k = j
+            lo, hi = p.start or 0, p.stop
+        if k < 0 or (ax >= 0 and k != ax) or type(lo) is not int or type(hi) is not int \
+                or not 0 <= lo < hi <= shape[k]:
+            return None
+        ax = k
+        spans.append((lo, hi, len(grads)))  # ints only: the sort compares in C
+        grads.append(g)
+    spans.sort()
+    end = 0
+    for lo, hi, _ in spans:
+        if lo != end:
+            return None
+        end = hi
+    return (ax, [grads[i] for _, _, i in spans]) if end == shape[ax] else None
 
 
 defvjp(_getitem,     lambda g, ans, x, index: _scatter_add(g, index, _shape(x)), None)

@@ -764,3 +764,61 @@ def test_a_plain_backward_visits_every_record_in_the_hot_loop(monkeypatch):
         W2 = am.Parameter(np.eye(3))
         am.sum(am.tanh(x @ W2)).backward()
     assert seen == []
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_slices_that_tile_a_tensor_are_joined_and_others_use_the_buffer(data):
+    # _getitem_vjp_sum joins the gradients of slices that cover a tensor once along one axis
+    # (no zero-filled buffer); gaps, overlaps, repeats, steps, out-of-range bounds and integer
+    # indices take the buffer. Both must give the buffer's sum, in any order of the calls.
+    from autograd_mini import primitives as P
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(P, "_TILE_MIN", 0)  # small tensors too (the threshold only saves time)
+        _check_tiling(data, P)
+
+
+def _check_tiling(data, P):
+    shape = tuple(data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=3)))
+    ax = data.draw(st.integers(0, len(shape) - 1))
+    n = shape[ax]
+    cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), max_size=3))) if n > 1 else []
+    spans = list(zip([0, *cuts], [*cuts, n]))
+    extra = data.draw(st.lists(st.tuples(st.integers(-1, n), st.integers(0, n + 2)), max_size=2))  # break it, often
+    spans = data.draw(st.permutations(spans + extra))
+    rng = np.random.default_rng(len(spans))
+    calls, kinds = [], []
+    for lo, hi in spans:
+        kind = data.draw(st.sampled_from(["slice", "slice", "step", "int"]))
+        kinds.append(kind)
+        if kind == "int":
+            part = min(max(lo, 0), n - 1)
+        else:
+            part = slice(None if lo == 0 and kind == "slice" and data.draw(st.booleans()) else lo, hi,
+                         2 if kind == "step" else None)
+        index = tuple(part if k == ax else slice(None) for k in range(len(shape)))
+        g = rng.normal(size=np.zeros(shape)[index].shape)
+        calls.append((g, None, (shape, index if len(shape) > 1 or data.draw(st.booleans()) else index[0])))
+    expected = np.zeros(shape)
+    for g, _, (_, index) in calls:
+        P._add_slice(expected, index, g)
+    got = P._getitem_vjp_sum(calls, None)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert got.shape == shape
+    tiling = not extra and set(kinds) == {"slice"}
+    assert (P._tiles(calls, shape) is not None) == tiling
+
+
+def test_the_gates_of_an_lstm_are_joined_not_added_into_zeros(monkeypatch):
+    from autograd_mini import primitives as P
+    H = 64  # 32 x 256: above the size where the join pays
+    z = am.Tensor(np.random.default_rng(0).normal(size=(32, 4 * H)), requires_grad=True)
+    gates = [z[:, k * H:(k + 1) * H] for k in (2, 0, 3, 1)]
+    loss = sum(am.sum(am.tanh(g) * (k + 1.0)) for k, g in enumerate(gates))
+    zeros = []
+    monkeypatch.setattr(P.np, "zeros", lambda *a, **k: zeros.append(a) or np.zeros(*a, **k))
+    loss.backward()
+    assert zeros == []
+    expected = np.concatenate([(1 - np.tanh(z.value[:, k * H:(k + 1) * H]) ** 2) * ([2, 4, 1, 3][k])
+                               for k in range(4)], axis=1)
+    np.testing.assert_allclose(z.grad, expected, rtol=1e-12)
