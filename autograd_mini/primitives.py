@@ -74,14 +74,9 @@ subtract = primitive(np.subtract, name="subtract")
 defvjp(subtract, lambda g, ans, x, y: g if type(x) is tuple and g.shape == x else unbroadcast(g, x),
                  lambda g, ans, x, y: -g if type(y) is tuple and g.shape == y else unbroadcast(-g, y))
 
-def _same_shape(g: Any, x: Any) -> Any:
-    """``g`` if it already has the shape of the array ``x`` (no call to unbroadcast), else summed."""
-    return g if type(x) is np.ndarray and g.shape == x.shape else unbroadcast(g, x)
-
-
 multiply = primitive(np.multiply, name="multiply")
-defvjp(multiply, lambda g, ans, x, y: _same_shape(g * y, x),
-                 lambda g, ans, x, y: _same_shape(g * x, y))
+defvjp(multiply, lambda g, ans, x, y: unbroadcast(g * y, x),
+                 lambda g, ans, x, y: unbroadcast(g * x, y))
 
 divide = primitive(np.divide, name="divide")
 defvjp(divide,   lambda g, ans, x, y: unbroadcast(g / y, x),

@@ -255,6 +255,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         # has its shape tuple already: sharing it is one object fewer that lives until backward).
         # What is kept must not change before backward: a leaf's array is frozen, a caller's
         # array copied (see _guard, the general case; inlined here for one and two arguments).
+        # A leaf's shape is looked up in _SHAPES before _interned is called: no call when known.
         if n == 2:
             # (A leaf input was frozen before the call, so that a view of it is read-only too.)
             if not op.k0:
@@ -649,7 +650,7 @@ def run_backward(output: Tensor, seed: Any, wrt: Sequence[Tensor] | None,
     differentiated again.
     """
     root = output._rec
-    if root[ANS] is FREED:
+    if _is_freed(root):
         raise _freed_error(root)
     wanted = None if wrt is None else {_key(t): t for t in wrt}
     needed = None if wanted is None else _leading_to(root, set(wanted))
@@ -784,12 +785,13 @@ class _Pass:
             ans, args = _graph_args(rec)
         else:
             args = tuple(_vals(rec))
-        if self.needed is not None:  # inputs that lead to no wanted tensor: no work, no gradient left behind
-            parents = [i for i in parents if id(rec[ARGS + 2 * i]) in self.needed or id(rec[ARGS + 2 * i]) in wanted]
+        needed = self.needed
         one_by_one = kw or keep or self.create_graph or self.anomaly  # every edge's own gradient
         summed = -1 if op.sum_vjp is None or one_by_one else op.sum_vjp[0]
         for i in parents:
             p = rec[ARGS + 2 * i]
+            if needed is not None and id(p) not in needed and id(p) not in wanted:
+                continue  # leads to no wanted tensor: no work, no gradient left behind
             if i == summed:
                 self.collect(p, id(p), op, (g, ans, args))
                 continue
