@@ -174,7 +174,41 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         # costs ~1,250 instructions instead of ~1,780 (callgrind, CPython 3.11).
         args = None  # the arguments as a tuple: built for the general case, and in the rare paths
         n = 0 if more or x is _NO_ARG else 1 if y is _NO_ARG else 2
-        if n == 2:
+        state = current()
+        if n and not state.grad_enabled:
+            # no_grad (inference, the automaton's runs): nothing is recorded, so no records or
+            # parents are looked up. An add under no_grad: 10.1k -> 9.1k instructions (numpy's
+            # own 5.2k); the 2-3-1 forward -4.6%, a recorded training step +0.2% (callgrind).
+            if n == 2:
+                if isinstance(x, Tensor):
+                    v0 = x._value
+                    v1 = y._value if isinstance(y, Tensor) else y
+                elif isinstance(y, Tensor):
+                    v0, v1 = x, y._value
+                else:
+                    return fun(x, y, **kwargs)
+                try:
+                    out = fun(v0, v1, **kwargs) if kwargs else fun(v0, v1)
+                except (ValueError, TypeError, IndexError) as e:
+                    raise _op_error(op, (v0, v1), kwargs, e) from e
+            else:
+                if not isinstance(x, Tensor):
+                    return fun(x, **kwargs)
+                v0 = x._value
+                try:
+                    out = fun(v0, **kwargs) if kwargs else fun(v0)
+                except (ValueError, TypeError, IndexError) as e:
+                    raise _op_error(op, (v0,), kwargs, e) from e
+            if type(out) is not _ndarray or (out.dtype is not _F64 and out.dtype is not _F32):
+                out = _asarray(out) if type(out) is _f64 else _check_output(op, out, (x, y)[:n])
+            if state.anomaly and not np.isfinite(out).all():
+                _raise_anomaly(op.name, "produced", out, state.scope)
+            t = _Tensor_new(Tensor)
+            t._value = out
+            t.requires_grad = False
+            t._rec = None
+            return t
+        elif n == 2:
             if isinstance(x, Tensor):
                 v0 = x._value
                 i0 = x._rec or x
@@ -192,9 +226,8 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                 parents = _SECOND if y.requires_grad and op.d1 else None
             else:
                 return fun(x, y, **kwargs)
-            state = current()
             # A leaf input is frozen before the call, so that a view of it (W.T) is read-only too.
-            if parents is not None and state.grad_enabled:
+            if parents is not None:
                 if i0 is x and v0 is not x and not x._frozen:  # i0 is x but v0 is not: a leaf tensor
                     _freeze(x)
                 if i1 is y and v1 is not y and not y._frozen:
@@ -209,8 +242,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             v0 = x._value
             i0 = x._rec or x
             parents = _FIRST if x.requires_grad and op.d0 else None
-            state = current()
-            if parents is not None and i0 is x and not x._frozen and state.grad_enabled:
+            if parents is not None and i0 is x and not x._frozen:
                 _freeze(x)
             try:
                 out = fun(v0, **kwargs) if kwargs else fun(v0)
@@ -221,7 +253,6 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             vals, parents, inputs = _unwrap(op, args)
             if vals is None:
                 return fun(*args, **kwargs)
-            state = current()
             if parents is not None and state.grad_enabled:
                 for a in args:
                     if isinstance(a, Tensor) and a._rec is None and not a._frozen:

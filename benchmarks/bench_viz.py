@@ -787,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, factory, n_in, steps in workloads:
         try:
             tape, rec_s = record(factory, n_in, steps)
-            export_s, G = best_of(lambda: viz.to_networkx(tape), repeat)
+            export_s, G = best_of(lambda t=tape: viz.to_networkx(t), repeat)  # (t=: the loop dels tape)
             print(f"  {name}, {steps} steps: {len(tape.nodes)} ops recorded, record + backward {rec_s:.3f} s, "
                   f"export {export_s:.3f} s", flush=True)
             views: list[tuple[str, Any]] = list(OP_VIEWS)

@@ -14,7 +14,7 @@ unit that does not drift (this VM runs ~10-11k instructions per µs of Python).
 
 Usage::
 
-    python benchmarks/instructions.py [--workload elman3|elman16|lstm_small] [--steps 100] [--impl engine|numpy|tape|all]
+    python benchmarks/instructions.py [--workload elman3|elman16|lstm_small|lstm] [--steps 100] [--impl engine|numpy|tape|all]
 
 Needs ``valgrind`` on PATH (``apt-get install valgrind``). ``OPENBLAS_NUM_THREADS=1`` and
 ``PYTHONHASHSEED=0`` are set for the runs: BLAS threads spinning and hash randomisation would
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts, run or loaded by the tests
-WORKLOADS = ("elman3", "elman16", "lstm_small")
+WORKLOADS = ("elman3", "elman16", "lstm_small", "lstm")
 IMPLS = ("engine", "numpy", "tape")
 
 
@@ -47,6 +47,8 @@ def training_step(workload: str, impl: str = "engine") -> tuple[Callable[[], Non
         params, data = B.elman_params(n_hidden=3 if workload == "elman3" else 16), B.elman_data()
     elif workload == "lstm_small":  # the LSTM's ops on arrays so small that numpy's share is least
         kind, builder, params, data = "lstm", B.lstm_engine, B.lstm_params(n_hidden=4), B.lstm_data(batch=1)
+    elif workload == "lstm":  # bench_peers' LSTM row (8-128, batch 32, 100 steps): numpy's share is most
+        kind, builder, params, data = "lstm", B.lstm_engine, B.lstm_params(), B.lstm_data()
     else:
         raise ValueError(f"instructions: unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
     if impl == "engine":

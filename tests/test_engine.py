@@ -822,3 +822,37 @@ def test_the_gates_of_an_lstm_are_joined_not_added_into_zeros(monkeypatch):
     expected = np.concatenate([(1 - np.tanh(z.value[:, k * H:(k + 1) * H]) ** 2) * ([2, 4, 1, 3][k])
                                for k in range(4)], axis=1)
     np.testing.assert_allclose(z.grad, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a, b, c: am.add(a, c),        # Tensor, array (broadcast)
+    lambda a, b, c: am.multiply(c, b),   # array, Tensor
+    lambda a, b, c: a @ b,                # two Tensors
+    lambda a, b, c: am.tanh(a),
+    lambda a, b, c: am.sum(a * b),        # a float64 scalar from numpy: a 0-d array
+    lambda a, b, c: am.sum(b, axis=0),    # keyword arguments
+    lambda a, b, c: am.where(c > 0, a, b),  # three arguments: the general path
+])
+def test_under_no_grad_an_op_gives_the_recorded_value_as_a_constant(call):
+    # no_grad has its own short path through the wrapper (no records, no parents): the same
+    # values, types and dtypes as when recorded, and nothing that requires grad comes out.
+    rng = np.random.default_rng(7)
+    a, b = am.Parameter(rng.normal(size=(3, 3))), am.Parameter(rng.normal(size=(3, 3)))
+    c = rng.normal(size=(3,))
+    recorded = call(a, b, c)
+    with am.no_grad():
+        plain = call(a, b, c)
+    assert recorded.requires_grad and not plain.requires_grad and plain._rec is None
+    assert type(plain.value) is np.ndarray and plain.value.dtype == recorded.value.dtype
+    np.testing.assert_array_equal(plain.value, recorded.value)
+
+
+def test_under_no_grad_errors_name_the_op_and_anomaly_mode_still_watches():
+    a = am.Tensor(np.ones((2, 3)))
+    with am.no_grad():
+        with pytest.raises(ValueError, match=r"matmul: cannot apply to .*\(2, 3\).*\(2, 3\)"):
+            am.matmul(a, a)
+        with pytest.raises(TypeError, match=r"tanh: cannot apply to \(shape \(2, 3\), axis=0\)"):
+            am.tanh(a, axis=0)
+        with am.detect_anomaly(), pytest.raises(FloatingPointError, match="log"), np.errstate(divide="ignore"):
+            am.log(a - 1.0)
