@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import load_script
@@ -86,6 +87,14 @@ def test_the_instruction_counter_runs_the_workloads_and_explains_what_it_needs(m
         assert other_ops == ops
     with pytest.raises(ValueError, match="unknown impl"):
         I.training_step("elman3", "torch")
+    # "lstm" counts bench_peers' LSTM row: its weights, data and op sequence (1602 ops).
+    P = load_script("benchmarks/bench_peers.py")
+    params, data = P.workload_inputs("lstm")
+    for a, b in zip((B.lstm_params(), *B.lstm_data()), (params, *data)):
+        for k in (a if isinstance(a, dict) else [None]):
+            np.testing.assert_array_equal(a if k is None else a[k], b if k is None else b[k])
+    _, lstm_ops = I.training_step("lstm")
+    assert lstm_ops == B.count_ops(B.lstm_engine, params, data) == 1602
     assert I.main(["--steps", "0"]) == 2 and "at least 1" in capsys.readouterr().err
     monkeypatch.setattr(I.shutil, "which", lambda name: None)
     assert I.main([]) == 2 and "valgrind is not on PATH" in capsys.readouterr().err
