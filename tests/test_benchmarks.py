@@ -3,6 +3,7 @@ and the script runs (its timings are measurements, never asserted)."""
 from __future__ import annotations
 
 import functools
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,33 @@ def test_the_instruction_counter_runs_the_workloads_and_explains_what_it_needs(m
     assert I.main(["--steps", "0"]) == 2 and "at least 1" in capsys.readouterr().err
     monkeypatch.setattr(I.shutil, "which", lambda name: None)
     assert I.main([]) == 2 and "valgrind is not on PATH" in capsys.readouterr().err
+
+
+def test_bench_alone_runs_each_implementation_in_its_own_process_and_reports_faults(capsys):
+    A = load_script("benchmarks/bench_alone.py")
+    assert A.main(["--workload", "elman3", "--steps", "1", "--impl", "autograd_mini", "numpy"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["autograd_mini", "numpy"]
+    for r in rows:  # "<ms> ms <faults> faults" twice: glibc's default, then keeping freed memory
+        assert r[2] == r[6] == "ms" and r[4] == r[8] == "faults"
+        assert all(float(r[i]) > 0 for i in (1, 5)) and all(float(r[i]) >= 0 for i in (3, 7))
+    child = A.measure("elman3", "numpy", 1, keep=True)
+    assert set(child) == {"ms", "faults"}
+    with pytest.raises(SystemExit):
+        A.main(["--steps", "0"])
+
+
+def test_bench_alone_sets_the_glibc_tunables_only_on_the_second_run(monkeypatch):
+    A = load_script("benchmarks/bench_alone.py")
+    seen = []
+
+    def fake_run(cmd, env, **kw):
+        seen.append({k: env.get(k) for k in A.KEEP})
+        return subprocess.CompletedProcess(cmd, 0, stdout='{"ms": 1.0, "faults": 0}\n', stderr="")
+
+    monkeypatch.setattr(A.subprocess, "run", fake_run)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1")  # the caller's own setting must not leak in
+    A.measure("elman3", "numpy", 1, keep=False)
+    A.measure("elman3", "numpy", 1, keep=True)
+    assert seen[0] == {k: None for k in A.KEEP}
+    assert seen[1] == A.KEEP
