@@ -175,11 +175,12 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
         args = None  # the arguments as a tuple: built for the general case, and in the rare paths
         n = 0 if more or x is _NO_ARG else 1 if y is _NO_ARG else 2
         state = current()
-        if n and not state.grad_enabled:
-            # no_grad (inference, the automaton's runs): nothing is recorded, so no records or
-            # parents are looked up. An add under no_grad: 10.1k -> 9.1k instructions (numpy's
-            # own 5.2k); the 2-3-1 forward -4.6%, a recorded training step +0.2% (callgrind).
-            if n == 2:
+        if n == 2:
+            if not state.grad_enabled:
+                # no_grad (inference, the automaton's runs): nothing is recorded, so no records or
+                # parents are looked up. An add under no_grad: 10.1k -> 9.2k instructions (numpy's
+                # own 5.2k); the 2-3-1 forward -4%, a recorded training step unchanged (callgrind).
+                parents = None
                 if isinstance(x, Tensor):
                     v0 = x._value
                     v1 = y._value if isinstance(y, Tensor) else y
@@ -187,29 +188,7 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
                     v0, v1 = x, y._value
                 else:
                     return fun(x, y, **kwargs)
-                try:
-                    out = fun(v0, v1, **kwargs) if kwargs else fun(v0, v1)
-                except (ValueError, TypeError, IndexError) as e:
-                    raise _op_error(op, (v0, v1), kwargs, e) from e
-            else:
-                if not isinstance(x, Tensor):
-                    return fun(x, **kwargs)
-                v0 = x._value
-                try:
-                    out = fun(v0, **kwargs) if kwargs else fun(v0)
-                except (ValueError, TypeError, IndexError) as e:
-                    raise _op_error(op, (v0,), kwargs, e) from e
-            if type(out) is not _ndarray or (out.dtype is not _F64 and out.dtype is not _F32):
-                out = _asarray(out) if type(out) is _f64 else _check_output(op, out, (x, y)[:n])
-            if state.anomaly and not np.isfinite(out).all():
-                _raise_anomaly(op.name, "produced", out, state.scope)
-            t = _Tensor_new(Tensor)
-            t._value = out
-            t.requires_grad = False
-            t._rec = None
-            return t
-        elif n == 2:
-            if isinstance(x, Tensor):
+            elif isinstance(x, Tensor):
                 v0 = x._value
                 i0 = x._rec or x
                 if isinstance(y, Tensor):
@@ -240,10 +219,13 @@ def primitive(fun: Callable | None = None, *, name: str | None = None) -> Callab
             if not isinstance(x, Tensor):
                 return fun(x, **kwargs)
             v0 = x._value
-            i0 = x._rec or x
-            parents = _FIRST if x.requires_grad and op.d0 else None
-            if parents is not None and i0 is x and not x._frozen:
-                _freeze(x)
+            if not state.grad_enabled:  # no_grad: as above
+                parents = None
+            else:
+                i0 = x._rec or x
+                parents = _FIRST if x.requires_grad and op.d0 else None
+                if parents is not None and i0 is x and not x._frozen:
+                    _freeze(x)
             try:
                 out = fun(v0, **kwargs) if kwargs else fun(v0)
             except (ValueError, TypeError, IndexError) as e:

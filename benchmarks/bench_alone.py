@@ -42,6 +42,8 @@ def _inner(workload: str, impl: str, steps: int) -> dict:
     import bench_peers as P
     params, data = P.workload_inputs(workload)
     kind = P.WORKLOADS[workload]["kind"]
+    # Not bench_peers.implementations(): it imports every peer, and torch's import alone would
+    # change the allocation history this script is here to leave to the one implementation.
     if impl == "torch":
         chosen = P.TorchImpl(P._import_torch())
     else:

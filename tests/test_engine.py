@@ -732,7 +732,6 @@ def test_the_hot_loop_and_the_rare_modes_visit_agree(mode):
     assert np.abs(plain["W"]).sum() > 0.1 and np.abs(plain["h2"]).sum() > 0.1
 
 
-
 def test_a_plain_backward_visits_every_record_in_the_hot_loop(monkeypatch):
     # The rare modes' visit is for the rare modes: a plain pass must not take it (a change that
     # sends every record through it would be as right and much slower), retain_grad takes it
